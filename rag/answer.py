@@ -1,0 +1,247 @@
+"""Stage 8: answer a question: retrieve, prompt, generate, then check every citation.
+
+    from rag import answer
+    result = answer("What did Umerov call the next step?")
+    print(result.text)            # "A meeting between Putin and Zelensky [1]."
+    for c in result.citations:    # the exact passages the markers point to
+        print(c.n, c.title, c.date, c.text)
+
+A small model sometimes cites the wrong passage, cites nothing, or answers from thin air.
+So each answer sentence is checked against the passages: its words that are not already in
+the question must mostly appear in the passage it cites. Unsupported markers are moved to the
+passage that does support the sentence, or dropped; an answer left with no support at all
+becomes the plain refusal, citing nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+import unicodedata
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rag import index as index_store
+from rag.config import Settings
+from rag.generation import load_generator
+from rag.prompting import REFUSAL, Message, build_messages, render_passage
+from rag.retrieval import Passage, Retriever
+
+MIN_SUPPORT = 0.5  # share of an answer sentence's new words that its passage must contain
+
+_MARKERS = re.compile(r"\s*\[(?:passages?\s*)?(\d+(?:\s*[,;]\s*\d+)*)\]", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“])")
+_WORD = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*")
+_REFUSAL = re.compile(
+    r"articles? (?:do(?:es)?n[o'’]?t|do not|does not) (?:say|mention|state|specify)|"
+    r"passages? (?:do(?:es)?n[o'’]?t|do not|does not)|not (?:mentioned|stated|specified|provided)|"
+    r"no (?:information|mention)|(?:cannot|can't|unable to) (?:answer|determine|find)",
+    re.IGNORECASE,
+)
+_STOPWORDS = frozenset(
+    "a an the and or but of to in on at by for with from as is are was were be been being that "
+    "this these those it its he she they them his her their who whom whose which what when where "
+    "why how did do does had has have will would should could can may might not no yes there here "
+    "than then also about into over after before said says say according s".split()
+)
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    doc_id: str
+    title: str
+    date: dt.date | None
+    text: str  # the cited passage, exactly as in the article
+    start: int  # its character span in the article's text
+    end: int
+
+
+@dataclass(frozen=True)
+class Timings:
+    retrieval_s: float
+    first_token_s: float  # from the question to the model's first token
+    total_s: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    text: str  # with [n] markers that refer to `passages`
+    citations: list[Citation]
+    passages: list[Passage]
+    timings: Timings
+    refused: bool = False
+    raw: str = field(default="", repr=False)  # the model's own words, before checking
+
+
+# --- checking citations ------------------------------------------------------------------
+
+
+def words(text: str) -> set[str]:
+    return {w.replace(",", "") for w in _WORD.findall(text.lower()) if w not in _STOPWORDS}
+
+
+def parse_markers(sentence: str) -> tuple[str, list[int]]:
+    """(sentence without markers, the passage numbers its markers name, in order)."""
+    numbers = [int(n) for group in _MARKERS.findall(sentence) for n in re.split(r"[,;]", group)]
+    return _MARKERS.sub("", sentence).strip(), list(dict.fromkeys(numbers))
+
+
+def is_refusal(text: str) -> bool:
+    return not text.strip() or bool(_REFUSAL.search(text))
+
+
+def support(claim: str, question: str, passage_text: str) -> float:
+    """Share of the claim's new words (not in the question) that the passage contains."""
+    claim_words = words(claim)
+    new = claim_words - words(question) or claim_words
+    return len(new & words(passage_text)) / len(new) if new else 0.0
+
+
+def check_citations(raw: str, question: str, passages: Sequence[Passage]) -> tuple[str, list[int]]:
+    """The answer with only supported markers, and the passage numbers it cites; REFUSAL if none."""
+    if is_refusal(raw):
+        return REFUSAL, []
+    rendered = {p.n: render_passage(p) for p in passages}
+    kept: list[str] = []
+    cited: list[int] = []
+    for sentence in _SENTENCE_END.split(raw.strip()):
+        claim, numbers = parse_markers(sentence)
+        if not claim:
+            continue
+        scores = {n: support(claim, question, text) for n, text in rendered.items()}
+        good = [n for n in numbers if scores.get(n, 0.0) >= MIN_SUPPORT]
+        if not good:
+            best = max(scores, key=scores.__getitem__, default=None)
+            good = [best] if best is not None and scores[best] >= MIN_SUPPORT else []
+        if good:
+            body, stop = (claim[:-1], claim[-1]) if claim[-1] in ".!?" else (claim, "")
+            kept.append(f"{body} {''.join(f'[{n}]' for n in good)}{stop}")
+            cited += [n for n in good if n not in cited]
+    if not kept:
+        return REFUSAL, []
+    return " ".join(kept), cited
+
+
+# --- the pipeline --------------------------------------------------------------------------
+
+
+def clean_question(question: str, max_chars: int) -> str:
+    """The question as text a model can take; ValueError with a message the user can act on."""
+    if not isinstance(question, str):
+        raise ValueError("The question must be text.")
+    question = question.encode("utf-8", "replace").decode("utf-8")  # lone surrogates
+    question = "".join(ch for ch in question if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
+    question = " ".join(question.split())
+    if not question:
+        raise ValueError("Please type a question.")
+    if len(question) > max_chars:
+        raise ValueError(f"The question is {len(question):,} characters long; please keep it under "
+                         f"{max_chars:,}.")
+    return question
+
+
+class RAG:
+    """A corpus, its index and a model. Several can live in one process; models are shared.
+
+        bot = RAG(corpus_dir="my_articles", model_path="models/qwen2.5-coder-0.5b-instruct.gguf")
+        bot.answer("Who won the match?")
+    """
+
+    def __init__(self, settings: Settings | None = None, **overrides: object) -> None:
+        self.settings = (settings or Settings()).with_(**overrides)
+        self._retriever: Retriever | None = None
+
+    @property
+    def index(self) -> index_store.Index:
+        return self.retriever.index
+
+    @property
+    def retriever(self) -> Retriever:
+        if self._retriever is None:
+            self.refresh()
+        assert self._retriever is not None
+        return self._retriever
+
+    def refresh(self, progress: bool = True) -> index_store.SyncReport:
+        """Bring the index up to date with the corpus folder (only changed files are embedded)."""
+        s = self.settings
+        index, report = index_store.sync(
+            s.corpus_dir, s.index_path, max_chars=s.chunk_chars, overlap=s.chunk_overlap_sentences,
+            progress=progress,
+        )
+        if self._retriever is None or report.touched:
+            self._retriever = Retriever(index)
+        return report
+
+    def load_model(self):  # -> Generator
+        s = self.settings
+        return load_generator(Path(s.model_path), s.n_ctx, s.n_threads)
+
+    def stream(
+        self, question: str, *, history: Sequence[Message] | None = None, top_k: int | None = None
+    ) -> Iterator[str | Answer]:
+        """Yield the answer's text as the model writes it, then the checked `Answer`."""
+        started = time.perf_counter()
+        s = self.settings
+        question = clean_question(question, s.max_question_chars)
+        history = list(history or [])[-2 * s.history_turns :]
+        if not self.index.chunks:
+            raise RuntimeError(f"No articles in {s.corpus_dir}: add .txt or .md files there first.")
+        # A follow-up ("And what did he say next?") is searched together with the question before it.
+        earlier = [m["content"] for m in history if m.get("role") == "user"]
+        query = f"{earlier[-1]} {question}" if earlier else question
+        passages = self.retriever.retrieve(query, top_k or s.top_k)
+        retrieved = time.perf_counter()
+
+        generator = self.load_model()
+        messages = build_messages(question, passages, history, generator.count_tokens,
+                                  budget=generator.n_ctx - s.max_answer_tokens)
+        raw = ""
+        first_token = None
+        for piece in generator.stream(messages, s.max_answer_tokens):
+            first_token = first_token or time.perf_counter()
+            raw += piece
+            yield piece
+        text, cited = check_citations(raw, question, passages)
+        by_n = {p.n: p for p in passages}
+        citations = [
+            Citation(n, by_n[n].chunk.doc_id, by_n[n].chunk.title, by_n[n].chunk.date, by_n[n].chunk.text,
+                     by_n[n].chunk.start, by_n[n].chunk.end)
+            for n in cited
+        ]
+        done = time.perf_counter()
+        timings = Timings(retrieved - started, (first_token or done) - started, done - started)
+        yield Answer(question, text, citations, passages, timings, refused=not cited, raw=raw)
+
+    def answer(
+        self, question: str, *, history: Sequence[Message] | None = None, top_k: int | None = None
+    ) -> Answer:
+        for item in self.stream(question, history=history, top_k=top_k):
+            if isinstance(item, Answer):
+                return item
+        raise AssertionError("stream ended without an Answer")
+
+
+_default: RAG | None = None
+
+
+def default_rag() -> RAG:
+    """The process-wide RAG configured from the environment (RAG_CORPUS_DIR, ...)."""
+    global _default
+    if _default is None:
+        _default = RAG()
+    return _default
+
+
+def answer(question: str, *, history: Sequence[Message] | None = None, top_k: int | None = None) -> Answer:
+    return default_rag().answer(question, history=history, top_k=top_k)
+
+
+def answer_stream(
+    question: str, *, history: Sequence[Message] | None = None, top_k: int | None = None
+) -> Iterator[str | Answer]:
+    return default_rag().stream(question, history=history, top_k=top_k)

@@ -1,0 +1,143 @@
+"""Stage 1: load articles from the corpus folder.
+
+Every .txt and .md file below the folder is one article; every line of a .jsonl file is one
+article (`title`, `date`, `text` or `body`, optional `url`). A leading dateline
+` date YYYY-MM-DD` becomes the article's date and is cut from its text. Files that cannot be
+read are skipped with a warning naming them: one bad file never stops ingestion.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+ARTICLE_SUFFIXES = {".txt", ".md"}
+CORPUS_SUFFIXES = ARTICLE_SUFFIXES | {".jsonl"}
+MAX_FILE_BYTES = 64 * 1024 * 1024  # larger files are skipped: almost surely not an article
+
+_DATELINE = re.compile(r"\A\s*date\s+(\d{4}-\d{2}-\d{2})\b[ \t]*")
+_TITLE_CHARS = 90
+
+
+@dataclass(frozen=True)
+class Article:
+    doc_id: str  # path relative to the corpus folder; "file.jsonl:LINE" for JSONL articles
+    title: str
+    date: dt.date | None
+    text: str
+    source: str  # the corpus file it came from (relative), whose hash the index tracks
+    url: str | None = None
+
+
+def file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def corpus_files(corpus_dir: Path) -> list[Path]:
+    """Article files below `corpus_dir`, sorted, hidden files and folders left out."""
+    if not corpus_dir.is_dir():
+        raise FileNotFoundError(f"Corpus folder not found: {corpus_dir}")
+    return sorted(
+        p
+        for p in corpus_dir.rglob("*")
+        if p.suffix.lower() in CORPUS_SUFFIXES
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(corpus_dir).parts)
+    )
+
+
+def parse_date(value: object) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(str(value)[:10]) if value else None
+    except ValueError:
+        return None
+
+
+def split_dateline(raw: str) -> tuple[dt.date | None, str]:
+    """(date, text) from raw file text; text keeps everything after the dateline."""
+    match = _DATELINE.match(raw)
+    if match and (date := parse_date(match.group(1))):
+        return date, raw[match.end() :]
+    return None, raw
+
+
+def derive_title(text: str, fallback: str) -> str:
+    """A short first line is a headline; otherwise the start of the first sentence."""
+    first_line = text.strip().split("\n", 1)[0].strip().lstrip("#").strip()
+    if not first_line:
+        return fallback
+    if len(first_line) <= _TITLE_CHARS and first_line[-1] not in ".?!\"”":
+        return first_line
+    sentence = re.split(r"(?<=[.?!])\s", first_line, maxsplit=1)[0]
+    if len(sentence) <= _TITLE_CHARS:
+        return sentence
+    return sentence[:_TITLE_CHARS].rsplit(" ", 1)[0] + "…"
+
+
+def _read_text(path: Path) -> str:
+    """File text, or ValueError with the reason it is not a readable text article."""
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise ValueError(f"larger than {MAX_FILE_BYTES // 2**20} MB ({size:,} bytes)")
+    data = path.read_bytes()
+    if b"\x00" in data[:8192]:
+        raise ValueError("binary file")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+
+
+def _article_from_text(path: Path, rel: str) -> Article:
+    date, text = split_dateline(_read_text(path))
+    if not text.strip():
+        raise ValueError("no text")
+    return Article(doc_id=rel, title=derive_title(text, path.stem), date=date, text=text, source=rel)
+
+
+def _articles_from_jsonl(path: Path, rel: str) -> Iterator[Article]:
+    for line_no, line in enumerate(_read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            text = str(record.get("text") or record.get("body") or "")
+        except (json.JSONDecodeError, AttributeError):
+            log.warning("Skipping %s line %d: not a JSON object", rel, line_no)
+            continue
+        if not text.strip():
+            log.warning("Skipping %s line %d: no text", rel, line_no)
+            continue
+        doc_id = f"{rel}:{line_no}"
+        yield Article(
+            doc_id=doc_id,
+            title=str(record.get("title") or "").strip() or derive_title(text, doc_id),
+            date=parse_date(record.get("date")),
+            text=text,
+            source=rel,
+            url=record.get("url"),
+        )
+
+
+def load_file(path: Path, corpus_dir: Path) -> list[Article]:
+    """The articles of one corpus file; [] with a warning naming it when it can't be used."""
+    rel = path.relative_to(corpus_dir).as_posix()
+    try:
+        if path.suffix.lower() == ".jsonl":
+            return list(_articles_from_jsonl(path, rel))
+        return [_article_from_text(path, rel)]
+    except (OSError, ValueError) as exc:
+        log.warning("Skipping %s: %s", rel, exc)
+        return []
+
+
+def load_articles(corpus_dir: Path) -> list[Article]:
+    return [a for path in corpus_files(corpus_dir) for a in load_file(path, corpus_dir)]

@@ -1,0 +1,61 @@
+"""All settings in one place: defaults, overridable by environment variables or CLI flags."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from rag.weights import MODELS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env_path(name: str, default: Path | None) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value).expanduser() if value else default
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+def default_index_dir(corpus_dir: Path) -> Path:
+    """One index folder per corpus, so that two corpora never share (and rebuild) one index."""
+    key = hashlib.sha1(str(corpus_dir.resolve()).encode()).hexdigest()[:10]
+    return ROOT / ".rag-index" / f"{corpus_dir.resolve().name}-{key}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    corpus_dir: Path = field(default_factory=lambda: _env_path("RAG_CORPUS_DIR", ROOT / "seeds"))
+    index_dir: Path | None = field(default_factory=lambda: _env_path("RAG_INDEX_DIR", None))
+    model_path: Path = field(default_factory=lambda: _env_path("RAG_MODEL_PATH", MODELS["default"].path))
+    top_k: int = field(default_factory=lambda: _env_int("RAG_TOP_K", 4))
+    # Chunking: retrieval units of a few sentences; measured with rag.eval (see README).
+    chunk_chars: int = 400
+    chunk_overlap_sentences: int = 1
+    # Generation.
+    n_ctx: int = field(default_factory=lambda: _env_int("RAG_N_CTX", 4096))
+    n_threads: int = field(default_factory=lambda: _env_int("RAG_THREADS", os.cpu_count() or 2))
+    max_answer_tokens: int = 96
+    max_question_chars: int = 2000
+    history_turns: int = 2  # earlier question/answer pairs shown to the model
+
+    def __post_init__(self) -> None:
+        # Paths may come in as strings from callers.
+        object.__setattr__(self, "corpus_dir", Path(self.corpus_dir))
+        object.__setattr__(self, "model_path", Path(self.model_path))
+        if self.index_dir is not None:
+            object.__setattr__(self, "index_dir", Path(self.index_dir))
+
+    @property
+    def index_path(self) -> Path:
+        """The index folder: RAG_INDEX_DIR if set, else one derived from the corpus folder."""
+        return self.index_dir or default_index_dir(self.corpus_dir)
+
+    def with_(self, **changes: object) -> Settings:
+        """A copy with some fields changed; None values keep the current one (handy for CLI flags)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})

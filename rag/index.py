@@ -1,0 +1,213 @@
+"""Stage 4: the vector index on disk, kept in step with the corpus folder.
+
+Layout of an index folder:
+    manifest.json          the commit point: embedding model, dimension, generation, and per
+                           corpus file its sha256 (plus size and mtime, to skip re-hashing)
+    chunks-<gen>.jsonl     chunk metadata and text, one per line, in vector order
+    vectors-<gen>.faiss    normalised embeddings, inner-product FAISS index
+Writes go to new generation files first and the manifest is replaced last (os.replace is
+atomic), so a crash mid-write leaves the previous generation usable. A file lock keeps two
+processes from syncing the same folder at once; the second waits, then finds nothing to do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import faiss
+import numpy as np
+from filelock import FileLock
+from tqdm import tqdm
+
+from rag import embedding
+from rag.articles import corpus_files, file_hash, load_file
+from rag.chunking import Chunk, chunk_article
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+LOCK_TIMEOUT_S = 600
+
+
+class IndexError_(RuntimeError):
+    """The index on disk can't be used (it is rebuilt from the corpus when that happens)."""
+
+
+@dataclass
+class FileRecord:
+    sha256: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class Manifest:
+    embedding_model: str
+    dimension: int
+    chunking: str  # chunking parameters; a change means re-chunking everything
+    generation: int = 0
+    files: dict[str, FileRecord] = field(default_factory=dict)
+
+
+@dataclass
+class SyncReport:
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    rebuilt_because: str | None = None
+
+    @property
+    def touched(self) -> bool:
+        return bool(self.added or self.changed or self.removed or self.rebuilt_because)
+
+
+@dataclass
+class Index:
+    manifest: Manifest
+    chunks: list[Chunk]
+    vectors: faiss.Index
+
+    def __post_init__(self) -> None:
+        if self.vectors.ntotal != len(self.chunks):
+            raise IndexError_(f"{self.vectors.ntotal} vectors for {len(self.chunks)} chunks")
+
+    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """(chunk position, cosine similarity) of the k nearest chunks, best first."""
+        if not self.chunks:
+            return []
+        scores, ids = self.vectors.search(query.reshape(1, -1).astype(np.float32), min(k, len(self.chunks)))
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+
+# --- persistence -------------------------------------------------------------------------
+
+
+def _chunk_to_json(chunk: Chunk) -> str:
+    record = asdict(chunk)
+    record["date"] = chunk.date.isoformat() if chunk.date else None
+    return json.dumps(record, ensure_ascii=False)
+
+
+def _chunk_from_json(line: str) -> Chunk:
+    record = json.loads(line)
+    record["date"] = dt.date.fromisoformat(record["date"]) if record["date"] else None
+    return Chunk(**record)
+
+
+def _paths(index_dir: Path, generation: int) -> tuple[Path, Path]:
+    return index_dir / f"chunks-{generation}.jsonl", index_dir / f"vectors-{generation}.faiss"
+
+
+def load(index_dir: Path) -> Index:
+    """The index saved in `index_dir`; IndexError_ if it is missing or damaged."""
+    try:
+        raw = json.loads((index_dir / MANIFEST).read_text())
+        raw["files"] = {k: FileRecord(**v) for k, v in raw["files"].items()}
+        manifest = Manifest(**raw)
+        chunks_path, vectors_path = _paths(index_dir, manifest.generation)
+        with chunks_path.open(encoding="utf-8") as f:
+            chunks = [_chunk_from_json(line) for line in f]
+        vectors = faiss.read_index(str(vectors_path), faiss.IO_FLAG_MMAP)
+        if vectors.d != manifest.dimension:
+            raise IndexError_(f"vectors have dimension {vectors.d}, manifest says {manifest.dimension}")
+        return Index(manifest, chunks, vectors)
+    except FileNotFoundError as exc:
+        raise IndexError_(f"missing {Path(exc.filename or '?').name}") from exc
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
+        raise IndexError_(f"damaged ({exc})") from exc
+
+
+def save(index: Index, index_dir: Path) -> None:
+    index_dir.mkdir(parents=True, exist_ok=True)
+    old_generation = index.manifest.generation
+    index.manifest.generation += 1
+    chunks_path, vectors_path = _paths(index_dir, index.manifest.generation)
+    with chunks_path.open("w", encoding="utf-8") as f:
+        f.writelines(_chunk_to_json(c) + "\n" for c in index.chunks)
+        f.flush()
+        os.fsync(f.fileno())
+    faiss.write_index(index.vectors, str(vectors_path))
+    tmp = index_dir / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(asdict(index.manifest), indent=1))
+    os.replace(tmp, index_dir / MANIFEST)  # the commit point
+    for stale in _paths(index_dir, old_generation):
+        stale.unlink(missing_ok=True)
+
+
+# --- keeping the index in step with the corpus ---------------------------------------------
+
+
+def _empty(chunking: str) -> Index:
+    manifest = Manifest(embedding.MODEL_NAME, embedding.DIMENSION, chunking)
+    return Index(manifest, [], faiss.IndexFlatIP(embedding.DIMENSION))
+
+
+def _record(path: Path, known: FileRecord | None) -> FileRecord:
+    stat = path.stat()
+    if known and known.size == stat.st_size and known.mtime_ns == stat.st_mtime_ns:
+        return known  # unchanged size and mtime: skip re-hashing
+    return FileRecord(file_hash(path), stat.st_size, stat.st_mtime_ns)
+
+
+def sync(corpus_dir: Path, index_dir: Path, *, max_chars: int, overlap: int, progress: bool = True
+         ) -> tuple[Index, SyncReport]:
+    """Load the index and bring it up to date with the corpus: only changed files are embedded."""
+    chunking = f"sentences max_chars={max_chars} overlap={overlap}"
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(index_dir / ".lock"), timeout=LOCK_TIMEOUT_S):
+        report = SyncReport()
+        try:
+            index = load(index_dir)
+            wanted = (embedding.MODEL_NAME, embedding.DIMENSION, chunking)
+            if (index.manifest.embedding_model, index.manifest.dimension, index.manifest.chunking) != wanted:
+                report.rebuilt_because = "made with other embedding or chunking settings"
+                index = _empty(chunking)
+        except IndexError_ as exc:
+            if (index_dir / MANIFEST).exists():
+                report.rebuilt_because = f"index {exc}"
+                log.warning("Index in %s is unusable (%s); rebuilding from the corpus.", index_dir, exc)
+            index = _empty(chunking)
+
+        known = index.manifest.files
+        current = {p.relative_to(corpus_dir).as_posix(): p for p in corpus_files(corpus_dir)}
+        records = {rel: _record(path, known.get(rel)) for rel, path in current.items()}
+        for rel, rec in records.items():
+            if rel not in known:
+                report.added.append(rel)
+            elif known[rel].sha256 != rec.sha256:
+                report.changed.append(rel)
+        report.removed = [rel for rel in known if rel not in current]
+        if not report.touched:
+            if records != known:  # only mtimes moved; remember them to skip hashing next time
+                index.manifest.files = records
+                save(index, index_dir)
+            return index, report
+
+        stale = set(report.changed) | set(report.removed)
+        keep = [i for i, c in enumerate(index.chunks) if c.source not in stale]
+        kept_vectors = index.vectors.reconstruct_n(0, index.vectors.ntotal)[keep] if keep else None
+        new_chunks = [
+            chunk
+            for rel in report.added + report.changed
+            for article in load_file(current[rel], corpus_dir)
+            for chunk in chunk_article(article, max_chars, overlap)
+        ]
+        vectors = faiss.IndexFlatIP(embedding.DIMENSION)
+        if kept_vectors is not None:
+            vectors.add(kept_vectors)
+        batch = 256
+        with tqdm(total=len(new_chunks), desc="Embedding chunks", unit="chunk", disable=not progress) as bar:
+            for start in range(0, len(new_chunks), batch):
+                part = new_chunks[start : start + batch]
+                vectors.add(embedding.embed([c.text for c in part]))
+                bar.update(len(part))
+        index = Index(index.manifest, [index.chunks[i] for i in keep] + new_chunks, vectors)
+        index.manifest.files = records
+        save(index, index_dir)
+        return index, report
+

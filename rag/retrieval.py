@@ -1,0 +1,64 @@
+"""Stage 5: find the passages for a question: dense (MiniLM + FAISS) and BM25, fused by RRF.
+
+Dense search finds paraphrases; BM25 finds rare exact words (names, numbers) that MiniLM blurs.
+Reciprocal rank fusion combines the two rankings without calibrating their scores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import bm25s
+import numpy as np
+
+from rag import embedding
+from rag.chunking import Chunk
+from rag.index import Index
+
+RRF_K = 60  # the usual constant: damps the weight of the very top ranks
+CANDIDATES = 20  # from each ranking before fusion
+
+
+@dataclass(frozen=True)
+class Passage:
+    n: int  # its number in the prompt, as the answer's [n] markers use it
+    chunk: Chunk
+    similarity: float  # cosine similarity of question and chunk
+
+
+class Retriever:
+    """Hybrid search over one loaded index; the BM25 side is built once, in memory."""
+
+    def __init__(self, index: Index) -> None:
+        self.index = index
+        self._bm25: bm25s.BM25 | None = None
+
+    def _bm25_ranking(self, query: str, k: int) -> list[int]:
+        if self._bm25 is None:
+            self._bm25 = bm25s.BM25()
+            self._bm25.index(bm25s.tokenize([c.text for c in self.index.chunks], stopwords="en",
+                                            show_progress=False), show_progress=False)
+        tokens = bm25s.tokenize([query], stopwords="en", show_progress=False)
+        if not tokens.ids[0]:
+            return []
+        ids, scores = self._bm25.retrieve(tokens, k=min(k, len(self.index.chunks)), show_progress=False)
+        return [int(i) for i, s in zip(ids[0], scores[0]) if s > 0]
+
+    def retrieve(self, query: str, top_k: int) -> list[Passage]:
+        """The top_k chunks for `query`, numbered from 1, best first."""
+        if not self.index.chunks:
+            return []
+        query_vector = embedding.embed_query(query)
+        dense = self.index.search(query_vector, CANDIDATES)
+        fused: dict[int, float] = {}
+        for ranking in ([i for i, _ in dense], self._bm25_ranking(query, CANDIDATES)):
+            for rank, i in enumerate(ranking):
+                fused[i] = fused.get(i, 0.0) + 1.0 / (RRF_K + rank)
+        best = sorted(fused, key=fused.__getitem__, reverse=True)[:top_k]
+        chunks = [self.index.chunks[i] for i in best]
+        similarities = self._similarities(query_vector, best)
+        return [Passage(n, chunk, sim) for n, (chunk, sim) in enumerate(zip(chunks, similarities), start=1)]
+
+    def _similarities(self, query_vector: np.ndarray, positions: list[int]) -> list[float]:
+        vectors = np.stack([self.index.vectors.reconstruct(i) for i in positions])
+        return [float(s) for s in vectors @ query_vector]

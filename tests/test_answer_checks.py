@@ -1,0 +1,99 @@
+import datetime as dt
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rag.answer import check_citations, clean_question, parse_markers
+from rag.chunking import Chunk
+from rag.prompting import REFUSAL, build_messages, resolve_day
+from rag.retrieval import Passage
+
+MONDAY = dt.date(2025, 5, 19)
+
+
+def _passage(n: int, text: str, date: dt.date | None = MONDAY) -> Passage:
+    chunk = Chunk(f"a#{n}", "a.txt", "a.txt", "Title", date, text, 0, len(text))
+    return Passage(n, chunk, 0.5)
+
+
+PASSAGES = [
+    _passage(1, "Russia said it had taken note of the request."),
+    _passage(2, 'Defence Minister Rustem Umerov said that the "next step" would be a meeting between Putin '
+                "and Zelensky."),
+    _passage(3, "The leaders of Britain, France, Germany and Italy held a phone call with Trump on Sunday."),
+]
+QUESTION = "What did Umerov call the next step?"
+
+
+def test_markers_are_parsed_in_their_forms():
+    assert parse_markers("A meeting [2].") == ("A meeting.", [2])
+    assert parse_markers("A [1, 3] and B [3][2]") == ("A and B", [1, 3, 2])
+    assert parse_markers("See [Passage 2].") == ("See.", [2])
+    assert parse_markers("No markers.") == ("No markers.", [])
+
+
+def test_supported_marker_is_kept():
+    text, cited = check_citations("A meeting between Putin and Zelensky [2].", QUESTION, PASSAGES)
+    assert text == "A meeting between Putin and Zelensky [2]." and cited == [2]
+
+
+def test_wrong_or_invalid_marker_moves_to_the_supporting_passage():
+    for raw in ("A meeting between Putin and Zelensky [1].", "A meeting between Putin and Zelensky [7].",
+                "A meeting between Putin and Zelensky."):
+        assert check_citations(raw, QUESTION, PASSAGES) == ("A meeting between Putin and Zelensky [2].", [2])
+
+
+def test_answer_no_passage_supports_becomes_a_refusal():
+    raw = "The call lasted two hours and ended with a handshake [3]."
+    assert check_citations(raw, "How long did the call with Trump last?", PASSAGES) == (REFUSAL, [])
+
+
+def test_model_refusals_are_normalised():
+    for raw in ("The articles don't say.", "The passages do not mention this.", "", "I cannot answer that."):
+        assert check_citations(raw, QUESTION, PASSAGES) == (REFUSAL, [])
+
+
+def test_date_answers_are_supported_by_the_resolved_date():
+    raw = "They held the call on 18 May 2025 [3]."
+    q = "On what date did the leaders of Britain, France, Germany and Italy call Trump?"
+    assert check_citations(raw, q, PASSAGES) == (raw, [3])
+
+
+@given(st.text(max_size=300))
+def test_checked_answers_only_cite_given_passages(raw):
+    text, cited = check_citations(raw, QUESTION, PASSAGES)
+    assert set(cited) <= {1, 2, 3}
+    assert (text == REFUSAL) == (cited == [])
+    assert set(parse_markers(text)[1]) == set(cited)
+
+
+def test_relative_days_resolve_against_the_article_date():
+    assert resolve_day("Monday", MONDAY) == MONDAY
+    assert resolve_day("sunday", MONDAY) == dt.date(2025, 5, 18)
+    assert resolve_day("Tuesday", MONDAY) == dt.date(2025, 5, 13)
+    assert resolve_day("tomorrow", MONDAY) == dt.date(2025, 5, 20)
+
+
+def test_questions_are_cleaned_or_refused_with_a_message():
+    assert clean_question("  What\x00 happened\u200b?\n ", 100) == "What happened?"
+    assert clean_question("Qu'a dit \ud800Umerov ?", 100) == "Qu'a dit ?Umerov ?"
+    with pytest.raises(ValueError, match="type a question"):
+        clean_question(" \n\t ", 100)
+    with pytest.raises(ValueError, match="100,000 characters"):
+        clean_question("x" * 100_000, 2000)
+
+
+def test_prompt_is_trimmed_to_the_budget_history_first():
+    history = [{"role": "user", "content": "old question " * 50}, {"role": "assistant", "content": "old [1]"}]
+    count = lambda text: len(text.split())  # noqa: E731
+    full = build_messages(QUESTION, PASSAGES, history, count, budget=10_000)
+    assert len(full) == 4 and full[2]["content"] == "old"  # markers of old answers are removed
+    size = lambda messages: sum(count(m["content"]) + 8 for m in messages)  # noqa: E731
+    no_history = size(build_messages(QUESTION, PASSAGES, [], count, budget=10_000))
+    trimmed = build_messages(QUESTION, PASSAGES, history, count, budget=no_history)
+    assert len(trimmed) == 2 and "[3]" in trimmed[-1]["content"]
+    tight = build_messages(QUESTION, PASSAGES, history, count, budget=no_history - 1)
+    assert "[2]" in tight[-1]["content"] and "[3]" not in tight[-1]["content"]
+    with pytest.raises(ValueError, match="too long"):
+        build_messages(QUESTION, PASSAGES, history, count, budget=10)

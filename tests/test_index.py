@@ -1,0 +1,116 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag import embedding
+from rag import index as store
+
+SYNC = {"max_chars": 400, "overlap": 1, "progress": False}
+
+
+@pytest.fixture
+def embedded(monkeypatch) -> list[str]:
+    """Records every text sent to the (real) embedding model."""
+    seen: list[str] = []
+    real = embedding.embed
+
+    def spy(texts, batch_size=64):
+        seen.extend(texts)
+        return real(texts, batch_size)
+
+    monkeypatch.setattr(embedding, "embed", spy)
+    return seen
+
+
+def _write(corpus: Path, name: str, text: str) -> None:
+    (corpus / name).write_text(text)
+
+
+def test_adding_editing_removing_embeds_only_what_changed(tmp_path, embedded):
+    corpus, index_dir = tmp_path / "c", tmp_path / "i"
+    corpus.mkdir()
+    _write(corpus, "a.txt", "Alpha council approved the bridge. It costs 5 million.")
+    _write(corpus, "b.txt", "Beta club won the cup final 2-1.")
+    index, report = store.sync(corpus, index_dir, **SYNC)
+    assert sorted(report.added) == ["a.txt", "b.txt"] and len(index.chunks) == 2
+
+    embedded.clear()
+    index, report = store.sync(corpus, index_dir, **SYNC)
+    assert not report.touched and embedded == []
+
+    _write(corpus, "b.txt", "Beta club lost the cup final 0-3.")
+    _write(corpus, "c.txt", "Gamma farmers expect a record harvest.")
+    index, report = store.sync(corpus, index_dir, **SYNC)
+    assert report.changed == ["b.txt"] and report.added == ["c.txt"]
+    assert sorted(embedded) == ["Beta club lost the cup final 0-3.", "Gamma farmers expect a record harvest."]
+
+    (corpus / "a.txt").unlink()
+    embedded.clear()
+    index, report = store.sync(corpus, index_dir, **SYNC)
+    assert report.removed == ["a.txt"] and embedded == []
+    assert sorted(c.doc_id for c in index.chunks) == ["b.txt", "c.txt"]
+    # the kept vectors still belong to their chunks
+    for i, chunk in enumerate(index.chunks):
+        assert float(index.vectors.reconstruct(i) @ embedding.embed([chunk.text])[0]) > 0.99
+    best, _ = index.search(embedding.embed_query("harvest of the farmers"), 1)[0]
+    assert index.chunks[best].doc_id == "c.txt"
+
+
+def test_index_made_with_another_embedding_model_is_rebuilt(seed_corpus, tmp_path):
+    index_dir = tmp_path / "i"
+    store.sync(seed_corpus, index_dir, **SYNC)
+    manifest = json.loads((index_dir / store.MANIFEST).read_text())
+    manifest["embedding_model"] = "some-other-model"
+    (index_dir / store.MANIFEST).write_text(json.dumps(manifest))
+    index, report = store.sync(seed_corpus, index_dir, **SYNC)
+    assert report.rebuilt_because and report.added == ["000_c76fe11a0031424c.txt"]
+    assert store.load(index_dir).manifest.embedding_model == embedding.MODEL_NAME
+
+
+@pytest.mark.parametrize("damage", ["delete_vectors", "truncate_vectors", "garbage_chunks", "garbage_manifest"])
+def test_damaged_index_is_detected_and_rebuilt(seed_corpus, tmp_path, damage):
+    index_dir = tmp_path / "i"
+    first, _ = store.sync(seed_corpus, index_dir, **SYNC)
+    gen = first.manifest.generation
+    chunks, vectors = index_dir / f"chunks-{gen}.jsonl", index_dir / f"vectors-{gen}.faiss"
+    if damage == "delete_vectors":
+        vectors.unlink()
+    elif damage == "truncate_vectors":
+        vectors.write_bytes(vectors.read_bytes()[:1000])
+    elif damage == "garbage_chunks":
+        chunks.write_text("{not json\n")
+    else:
+        (index_dir / store.MANIFEST).write_text("\x00\x01")
+    with pytest.raises(store.IndexError_):
+        store.load(index_dir)
+    index, report = store.sync(seed_corpus, index_dir, **SYNC)
+    assert report.rebuilt_because
+    assert [c.text for c in index.chunks] == [c.text for c in first.chunks]
+    assert (seed_corpus / "000_c76fe11a0031424c.txt").exists()  # the corpus is never touched
+
+
+def test_a_write_that_dies_before_the_manifest_leaves_the_previous_index(seed_corpus, tmp_path, monkeypatch):
+    index_dir = tmp_path / "i"
+    first, _ = store.sync(seed_corpus, index_dir, **SYNC)
+    (seed_corpus / "new.txt").write_text("A new article about tulips in Lisse.")
+
+    def crash(*args):
+        raise KeyboardInterrupt("killed mid-write")
+
+    monkeypatch.setattr(store.os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        store.sync(seed_corpus, index_dir, **SYNC)
+    monkeypatch.undo()
+    still = store.load(index_dir)
+    assert still.manifest.generation == first.manifest.generation
+    assert len(still.chunks) == len(first.chunks)
+    index, report = store.sync(seed_corpus, index_dir, **SYNC)
+    assert report.added == ["new.txt"] and any("tulips" in c.text for c in index.chunks)
+
+
+def test_empty_corpus_gives_an_empty_index(tmp_path):
+    (tmp_path / "c").mkdir()
+    index, _ = store.sync(tmp_path / "c", tmp_path / "i", **SYNC)
+    assert index.chunks == [] and index.search(np.ones(384, dtype=np.float32), 3) == []
