@@ -95,9 +95,11 @@ def is_refusal(text: str) -> bool:
 
 
 def support(claim: str, question: str, passage_text: str) -> float:
-    """Share of the claim's new words (not in the question) that the passage contains."""
-    claim_words = words(claim)
-    new = claim_words - words(question) or claim_words
+    """Share of the claim's new words (not in the question) that the passage contains.
+
+    A claim that adds nothing to the question ("The spokesperson quoted is [1].") answers nothing.
+    """
+    new = words(claim) - words(question)
     return len(new & words(passage_text)) / len(new) if new else 0.0
 
 

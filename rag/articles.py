@@ -141,3 +141,39 @@ def load_file(path: Path, corpus_dir: Path) -> list[Article]:
 
 def load_articles(corpus_dir: Path) -> list[Article]:
     return [a for path in corpus_files(corpus_dir) for a in load_file(path, corpus_dir)]
+
+
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def add_article(corpus_dir: Path, name: str, data: bytes) -> Path:
+    """Save an uploaded or pasted article into the corpus folder and return its path.
+
+    The name is reduced to a safe base name (no folders, no `..`); an existing file is never
+    overwritten: a numbered name is chosen instead. ValueError says what is wrong with a bad one.
+    """
+    stem, suffix = Path(Path(name.replace("\\", "/")).name).stem, Path(name).suffix.lower()
+    if suffix not in ARTICLE_SUFFIXES:
+        raise ValueError(f"Only .txt and .md articles can be added, not {suffix or 'a file without extension'}.")
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise ValueError(f"The article is {len(data) / 2**20:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB.")
+    if b"\x00" in data[:8192]:
+        raise ValueError("That file is binary, not a text article.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValueError("That file is not UTF-8 text.") from None
+    if not split_dateline(text)[1].strip():
+        raise ValueError("The article is empty.")
+    stem = _SAFE_NAME.sub("-", stem).strip(".-")[:80] or "article"
+    corpus_dir.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 10_000):
+        path = corpus_dir / (f"{stem}{suffix}" if n == 1 else f"{stem}-{n}{suffix}")
+        try:
+            with path.open("xb") as f:  # "x": fails instead of overwriting
+                f.write(data)
+            return path
+        except FileExistsError:
+            continue
+    raise ValueError("Too many articles with that name.")

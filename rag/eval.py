@@ -70,6 +70,7 @@ class Result:
     type: str
     question: str
     answer: str
+    raw: str  # the model's words before the citation check
     answerable: bool
     refused: bool
     correct: bool
@@ -151,7 +152,7 @@ def score(item: QAItem, answer: Answer, locator: EvidenceLocator) -> Result:
     retrieved = (any(locator.holds(spans, p.chunk.doc_id, p.chunk.start, p.chunk.end) for p in answer.passages)
                  if spans else None)
     return Result(
-        id=item.id, type=item.type, question=item.question, answer=answer.text,
+        id=item.id, type=item.type, question=item.question, answer=answer.text, raw=answer.raw,
         answerable=item.answerable, refused=answer.refused, correct=correct,
         f1=token_f1(answer.text, item.answers) if item.answerable else float(answer.refused),
         citation_precision=precision, evidence_retrieved=retrieved,
@@ -233,7 +234,8 @@ def compare(new: dict, old: dict) -> str:
         was = before.get(r["id"])
         if was and was["correct"] != r["correct"]:
             verdict = "better" if r["correct"] else "worse"
-            lines.append(f"{verdict:6} {r['id']}: {r['question']}\n       was: {was['answer']}\n       now: {r['answer']}")
+            lines.append(f"{verdict:6} {r['id']}: {r['question']}\n"
+                         f"       was: {was['answer']}\n       now: {r['answer']}")
     o, n = old["summary"]["overall"], new["summary"]["overall"]
     deltas = [f"{title} {o[key]:.2f} -> {n[key]:.2f}" for key, title, _ in COLUMNS[1:]
               if o.get(key) is not None and n.get(key) is not None]

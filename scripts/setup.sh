@@ -2,8 +2,20 @@
 # One idempotent set-up: a virtualenv in .venv with CPU torch, llama-cpp-python
 # built for this CPU, the package and its dependencies, and the default model
 # in models/. A second run only checks what is already there.
+#   bash scripts/setup.sh            # to chat
+#   bash scripts/setup.sh --test     # also Debian's Chromium, for the browser tests
+#   bash scripts/setup.sh small      # also the 0.5B model (names from rag/weights.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+models=()
+with_browser=false
+for arg in "$@"; do
+  case "$arg" in
+    --test) with_browser=true ;;
+    *) models+=("$arg") ;;
+  esac
+done
 
 PYTHON=${PYTHON:-python3}
 LLAMA_VERSION=0.3.36
@@ -44,4 +56,11 @@ if ! .venv/bin/python -c "import llama_cpp, sys; sys.exit(llama_cpp.__version__ 
 fi
 
 $PIP install -e ".[dev]"
-.venv/bin/python -m rag.weights fetch "$@"
+
+if $with_browser && ! command -v chromium >/dev/null; then
+  # The browser test drives Debian's Chromium (a browser download is not possible here).
+  SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+
+.venv/bin/python -m rag.weights fetch default "${models[@]}"

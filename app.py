@@ -1,0 +1,206 @@
+"""The browser chat: streamed, cited answers over the corpus, with a panel to add articles.
+
+    python app.py [--corpus DIR] [--model PATH] [--host 127.0.0.1] [--port 7860]
+
+Flow of a question: respond() -> RAG.stream() (rag/answer.py) -> retrieval, prompt, model ->
+checked Answer -> render_answer() shows the text with linked markers and a card per source.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import os
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import gradio as gr
+
+from rag import RAG, Answer, Settings
+from rag.answer import words
+from rag.articles import add_article
+from rag.chunking import sentence_spans
+
+CSS = """
+.source-card { border: 1px solid #d0d7de; border-radius: 8px; padding: 8px 12px; margin: 8px 0; background: #f6f8fa; }
+.source-card .meta { font-size: 0.85em; color: #57606a; margin-bottom: 4px; }
+.source-card mark { background: #fff3b0; padding: 0 2px; }
+"""
+
+HELP = (
+    "Ask about the articles in the corpus. Every answer cites the passages it comes from: click a "
+    "marker like [1] to jump to its source card. If the articles don't hold the answer, the bot says so. "
+    "One model serves everyone, so questions wait in a queue when it is busy."
+)
+
+
+def highlight(passage: str, answer_text: str) -> str:
+    """The passage as HTML, its sentence closest to the answer marked."""
+    spans = sentence_spans(passage)
+    target = words(answer_text)
+    best = max(spans, key=lambda span: len(words(passage[span[0] : span[1]]) & target))
+    before, marked, after = passage[: best[0]], passage[best[0] : best[1]], passage[best[1] :]
+    return f"{html.escape(before)}<mark>{html.escape(marked)}</mark>{html.escape(after)}"
+
+
+def render_answer(answer: Answer, turn: int) -> str:
+    """Answer text with markers linked to source cards below it; a refusal shows no sources."""
+    text = re.sub(r"\[(\d+)\]", lambda m: f'<a href="#src-{turn}-{m.group(1)}">[{m.group(1)}]</a>',
+                  html.escape(answer.text))
+    cards = []
+    for c in answer.citations:
+        date = c.date.strftime("%-d %B %Y") if c.date else "undated"
+        cards.append(
+            f'<div class="source-card" id="src-{turn}-{c.n}"><div class="meta"><b>[{c.n}] {html.escape(c.title)}'
+            f"</b> · {date} · {html.escape(c.doc_id)}</div>{highlight(c.text, answer.text)}</div>"
+        )
+    # data-final tells the page (and the browser test) that the streamed text was replaced.
+    return f'<div class="answer" data-final="1">{text}</div>' + "".join(cards)
+
+
+class ChatApp:
+    def __init__(self, bot: RAG) -> None:
+        self.bot = bot
+        self.ready = threading.Event()
+        self.load_error: str | None = None
+        threading.Thread(target=self._load, daemon=True).start()
+
+    def _load(self) -> None:
+        """Index and model load once, in the background, so the page can show its loading state."""
+        try:
+            self.bot.refresh(progress=False)
+            self.bot.load_model()
+        except Exception as exc:  # shown on the page instead of a dead app
+            self.load_error = str(exc)
+        self.ready.set()
+
+    def status(self) -> Iterator[str]:
+        yield "**Loading** the index and the model…"
+        self.ready.wait()
+        yield self._status_line()
+
+    def _status_line(self) -> str:
+        if self.load_error:
+            return f"**Error:** {self.load_error}"
+        chunks = self.bot.index.chunks
+        if not chunks:
+            return (f"**No articles yet** in `{self.bot.settings.corpus_dir}`. Add one below "
+                    "(upload a .txt or .md file, or paste text).")
+        return f"**Ready:** {len({c.doc_id for c in chunks})} articles, {len(chunks)} passages."
+
+    def articles_table(self) -> list[list[object]]:
+        if not self.ready.is_set() or self.load_error:
+            return []
+        counts: dict[str, list[object]] = {}
+        for c in self.bot.index.chunks:
+            row = counts.setdefault(c.doc_id, [c.title, c.date.isoformat() if c.date else "", c.doc_id, 0])
+            row[3] += 1  # type: ignore[operator]
+        return list(counts.values())
+
+    def respond(self, message: str, history: list[dict]) -> Iterator[tuple[list[dict], str]]:
+        """Stream the answer into the chat, then replace it with the checked, cited version."""
+        history = [*history, {"role": "user", "content": message}, {"role": "assistant", "content": ""}]
+        if not self.ready.is_set():
+            history[-1]["content"] = "Loading the model, one moment…"
+            yield history, ""
+            self.ready.wait()
+        earlier = [{"role": m["role"], "content": _plain(m["content"])} for m in history[:-2]]
+        try:
+            if self.load_error:
+                raise RuntimeError(self.load_error)
+            streamed = ""
+            for item in self.bot.stream(message, history=earlier):
+                if isinstance(item, Answer):
+                    history[-1]["content"] = render_answer(item, turn=len(history) // 2)
+                else:
+                    streamed += item
+                    history[-1]["content"] = html.escape(streamed)
+                yield history, ""
+        except (ValueError, RuntimeError) as exc:
+            history[-1]["content"] = f"**Sorry:** {html.escape(str(exc))}"
+            yield history, ""
+
+    def ask(self, question: str) -> dict:
+        """The API form: one question in, the answer text and its citations out."""
+        self.ready.wait()
+        result = self.bot.answer(question)
+        return {
+            "answer": result.text,
+            "refused": result.refused,
+            "citations": [{"n": c.n, "doc_id": c.doc_id, "title": c.title,
+                           "date": c.date.isoformat() if c.date else None, "text": c.text} for c in result.citations],
+        }
+
+    def add(self, upload: str | None, pasted: str, name: str) -> tuple[str, list[list[object]], str]:
+        """Save an uploaded file or pasted text as an article and index it right away."""
+        try:
+            if upload:
+                path = Path(upload)
+                saved = add_article(self.bot.settings.corpus_dir, path.name, path.read_bytes())
+            elif pasted.strip():
+                saved = add_article(self.bot.settings.corpus_dir, (name.strip() or "pasted") + ".txt",
+                                    pasted.encode("utf-8"))
+            else:
+                raise ValueError("Choose a .txt or .md file, or paste an article's text.")
+            self.ready.wait()
+            self.bot.refresh(progress=False)
+            message = f"**Added** `{saved.name}`: it can be asked about now."
+        except (ValueError, OSError) as exc:
+            message = f"**Not added:** {exc} Nothing was changed."
+        return message, self.articles_table(), self._status_line()
+
+
+def _plain(content: object) -> str:
+    """A chat message as plain text for the model: no HTML, no source cards."""
+    text = str(content).split('<div class="source-card"', 1)[0]
+    return html.unescape(re.sub(r"<[^>]+>", "", text)).strip()
+
+
+def build(bot: RAG) -> gr.Blocks:
+    app = ChatApp(bot)
+    with gr.Blocks(title="Ask the articles") as demo:
+        gr.Markdown("# Ask the articles\n" + HELP)
+        status = gr.Markdown("**Loading…**", elem_id="status")
+        chat = gr.Chatbot(height=520, elem_id="chat", sanitize_html=False, label="Chat",
+                          placeholder="Ask a question about the articles, e.g. *What did Umerov call the next step?*")
+        with gr.Row():
+            box = gr.Textbox(placeholder="Type a question and press Enter", show_label=False, scale=8,
+                             elem_id="question", max_length=bot.settings.max_question_chars)
+            send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+        gr.ClearButton([chat, box], value="New conversation")
+        with gr.Accordion("Articles in the corpus", open=False, elem_id="corpus"):
+            table = gr.Dataframe(headers=["title", "date", "file", "passages"], interactive=False, wrap=True)
+            with gr.Row():
+                upload = gr.File(label="Upload a .txt or .md article", file_types=[".txt", ".md"],
+                                 type="filepath", elem_id="upload")
+                with gr.Column():
+                    name = gr.Textbox(label="Name for pasted text", placeholder="my-article")
+                    pasted = gr.Textbox(label="…or paste an article", lines=5, elem_id="paste")
+            add = gr.Button("Add article", elem_id="add")
+            added = gr.Markdown(elem_id="add-status")
+
+        demo.load(app.status, outputs=status).then(app.articles_table, outputs=table)
+        for trigger in (box.submit, send.click):
+            trigger(app.respond, [box, chat], [chat, box], api_visibility="private")
+        add.click(app.add, [upload, pasted, name], [added, table, status], api_visibility="private")
+        gr.api(app.ask, api_name="ask")
+    demo.queue(default_concurrency_limit=1)  # one model: requests wait their turn
+    return demo
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpus", type=Path)
+    parser.add_argument("--model", type=Path)
+    parser.add_argument("--host", default=os.environ.get("RAG_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("RAG_PORT", "7860")))
+    args = parser.parse_args()
+    bot = RAG(Settings().with_(corpus_dir=args.corpus, model_path=args.model))
+    bot.settings.corpus_dir.mkdir(parents=True, exist_ok=True)
+    build(bot).launch(server_name=args.host, server_port=args.port, css=CSS, show_error=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""The chat app, driven in a real headless Chromium and through gradio_client."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, SEED
+
+pytestmark = pytest.mark.model
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts"
+NEW_ARTICLE = (" date 2025-06-02 The village of Ardvale opened its first public library on Monday. "
+               "The librarian, Moira Quinlan, said it holds 4,200 books.\n")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    """app.py on a free port over a copy of the seed corpus (uploads must not touch seeds/)."""
+    work = tmp_path_factory.mktemp("app")
+    corpus = work / "corpus"
+    corpus.mkdir()
+    shutil.copy(SEED, corpus / SEED.name)
+    port = _free_port()
+    env = {**os.environ, "RAG_INDEX_DIR": str(work / "index"), "GRADIO_ANALYTICS_ENABLED": "False"}
+    log = (work / "app.log").open("w")
+    proc = subprocess.Popen([sys.executable, "app.py", "--corpus", str(corpus), "--port", str(port)],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            assert proc.poll() is None, (work / "app.log").read_text()
+            time.sleep(0.5)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def _ask(page, question: str):
+    """Ask in the page and return the finished answer's chat bubble."""
+    done = page.locator("#chat .answer[data-final]").count()
+    page.fill("#question textarea", question)
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "n => document.querySelectorAll('#chat .answer[data-final]').length > n", arg=done, timeout=120_000)
+    return page.locator("#chat [data-testid='bot']").last
+
+
+def test_browser_chat_with_sources_and_upload(app_url, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    article = tmp_path / "ardvale-library.txt"
+    article.write_text(NEW_ARTICLE)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+        page = browser.new_page(viewport={"width": 1200, "height": 1100})
+        page.goto(app_url)
+        page.wait_for_selector("#status >> text=Ready", timeout=120_000)
+        page.screenshot(path=str(ARTIFACTS / "app-ready.png"))
+
+        answer = _ask(page, "What did Umerov call the next step?")
+        assert "Zelensky" in answer.inner_text()
+        card = answer.locator(".source-card")
+        assert card.count() >= 1
+        assert "next step" in card.first.inner_text()
+        assert answer.locator("a[href^='#src-']").count() >= 1  # markers link to their cards
+        page.screenshot(path=str(ARTIFACTS / "app-answer.png"), full_page=True)
+
+        page.click("#corpus button, #corpus .label-wrap")
+        page.set_input_files("#upload input[type=file]", str(article))
+        page.wait_for_timeout(1500)
+        page.click("#add")
+        page.wait_for_selector("#add-status >> text=Added", timeout=120_000)
+        page.screenshot(path=str(ARTIFACTS / "app-upload.png"), full_page=True)
+
+        answer = _ask(page, "Who is the librarian of the Ardvale library?")
+        assert "Quinlan" in answer.inner_text()
+        assert "Moira Quinlan" in answer.locator(".source-card").first.inner_text()
+        page.screenshot(path=str(ARTIFACTS / "app-new-article.png"), full_page=True)
+        browser.close()
+
+
+def test_api_endpoint_and_queue_serve_five_at_once(app_url):
+    from gradio_client import Client
+
+    client = Client(app_url, verbose=False)
+    result = client.predict("What did Umerov call the next step?", api_name="/ask")
+    assert "Zelensky" in result["answer"] and result["citations"]
+    assert any("next step" in c["text"] for c in result["citations"])
+
+    questions = ["How many prisoners did Russia and Ukraine agree to exchange?",
+                 "Where did Russia and Ukraine hold direct negotiations?",
+                 "Who is Ukraine's defence minister?",
+                 "What word did Ukraine use for the Russian delegation?",
+                 "How long did the Trump-Putin call last?"]
+    with ThreadPoolExecutor(5) as pool:
+        results = list(pool.map(lambda q: Client(app_url, verbose=False).predict(q, api_name="/ask"), questions))
+    assert all(r["answer"] for r in results)
+    assert "1,000" in results[0]["answer"] and "Istanbul" in results[1]["answer"]

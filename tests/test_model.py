@@ -1,0 +1,51 @@
+"""End to end with the real default model and real embeddings (no stubs)."""
+
+import subprocess
+import sys
+
+import pytest
+
+from rag import Answer
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.model
+
+
+def test_umerov_next_step_is_answered_and_cited(seed_bot):
+    result = seed_bot.answer("What did Umerov call the next step?")
+    text = result.text.lower()
+    assert "meeting" in text and "putin" in text and "zelensky" in text
+    assert not result.refused
+    assert any('"next step" would be a meeting between Putin and Zelensky' in c.text for c in result.citations)
+    for citation in result.citations:  # every citation is a passage that was given, verbatim
+        passage = next(p for p in result.passages if p.n == citation.n)
+        assert passage.chunk.text == citation.text
+    assert result.timings.first_token_s <= result.timings.total_s
+
+
+def test_a_question_the_article_does_not_answer_is_declined(seed_bot):
+    result = seed_bot.answer("How long did the phone call between Trump and Putin last?")
+    assert result.refused and result.text == "The articles don't say." and result.citations == []
+
+
+def test_stream_yields_text_then_the_answer_and_is_deterministic(seed_bot):
+    items = list(seed_bot.stream("How many prisoners did Russia and Ukraine agree to exchange?"))
+    assert all(isinstance(i, str) for i in items[:-1]) and len(items) > 2
+    final = items[-1]
+    assert isinstance(final, Answer) and "1,000" in final.text
+    assert "".join(items[:-1]) == final.raw
+    assert seed_bot.answer(final.question).text == final.text
+
+
+def test_follow_up_uses_the_conversation(seed_bot):
+    history = [{"role": "user", "content": "Who is Ukraine's top negotiator?"},
+               {"role": "assistant", "content": "Defence Minister Rustem Umerov [1]."}]
+    result = seed_bot.answer("What did he say the next step would be?", history=history)
+    assert "meeting" in result.text.lower() and result.citations
+
+
+def test_cli_ask_prints_the_answer_and_its_sources():
+    run = subprocess.run([sys.executable, "-m", "rag", "ask", "What did Umerov call the next step?"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "Zelensky" in run.stdout and "2025-05-19" in run.stdout and "next step" in run.stdout
