@@ -25,8 +25,8 @@ from pathlib import Path
 
 from rag import index as index_store
 from rag.config import Settings
-from rag.generation import load_generator
-from rag.prompting import REFUSAL, Message, build_messages, render_passage
+from rag.generation import Generator, load_generator
+from rag.prompting import FEW_SHOT, REFUSAL, SYSTEM_PROMPT, Message, build_messages, prompt_size, render_passage
 from rag.retrieval import Passage, Retriever
 
 MIN_SUPPORT = 0.5  # share of an answer sentence's new words that its passage must contain
@@ -64,6 +64,8 @@ class Timings:
     retrieval_s: float
     first_token_s: float  # from the question to the model's first token
     total_s: float
+    prompt_tokens: int = 0  # the whole prompt; its fixed prefix is cached between questions
+    answer_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -173,15 +175,18 @@ class RAG:
         s = self.settings
         index, report = index_store.sync(
             s.corpus_dir, s.index_path, max_chars=s.chunk_chars, overlap=s.chunk_overlap_sentences,
-            progress=progress,
+            progress=progress, loaded=self._retriever.index if self._retriever else None,
         )
-        if self._retriever is None or report.touched:
+        if self._retriever is None or self._retriever.index is not index:
             self._retriever = Retriever(index)
         return report
 
-    def load_model(self):  # -> Generator
+    def load_model(self) -> Generator:
+        """The model, loaded once per process, with the fixed prompt prefix already evaluated."""
         s = self.settings
-        return load_generator(Path(s.model_path), s.n_ctx, s.n_threads)
+        generator = load_generator(Path(s.model_path), s.n_ctx, s.n_threads)
+        generator.prime([{"role": "system", "content": SYSTEM_PROMPT}, *FEW_SHOT, {"role": "user", "content": ""}])
+        return generator
 
     def stream(
         self, question: str, *, history: Sequence[Message] | None = None, top_k: int | None = None
@@ -191,6 +196,7 @@ class RAG:
         s = self.settings
         question = clean_question(question, s.max_question_chars)
         history = list(history or [])[-2 * s.history_turns :]
+        self.refresh(progress=False)  # articles added, edited or deleted since the last question count
         if not self.index.chunks:
             raise RuntimeError(f"No articles in {s.corpus_dir}: add .txt or .md files there first.")
         # A follow-up ("And what did he say next?") is searched together with the question before it.
@@ -204,9 +210,11 @@ class RAG:
                                   budget=generator.n_ctx - s.max_answer_tokens)
         raw = ""
         first_token = None
+        pieces = 0
         for piece in generator.stream(messages, s.max_answer_tokens):
             first_token = first_token or time.perf_counter()
             raw += piece
+            pieces += 1
             yield piece
         text, cited = check_citations(raw, question, passages)
         by_n = {p.n: p for p in passages}
@@ -216,7 +224,8 @@ class RAG:
             for n in cited
         ]
         done = time.perf_counter()
-        timings = Timings(retrieved - started, (first_token or done) - started, done - started)
+        timings = Timings(retrieved - started, (first_token or done) - started, done - started,
+                          prompt_size(messages, generator.count_tokens), pieces)
         yield Answer(question, text, citations, passages, timings, refused=not cited, raw=raw)
 
     def answer(

@@ -12,7 +12,9 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import os
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +23,9 @@ log = logging.getLogger(__name__)
 
 ARTICLE_SUFFIXES = {".txt", ".md"}
 CORPUS_SUFFIXES = ARTICLE_SUFFIXES | {".jsonl"}
-MAX_FILE_BYTES = 64 * 1024 * 1024  # larger files are skipped: almost surely not an article
+# A .txt/.md file larger than this is skipped: it is no single article, and embedding it would
+# take many minutes. Large corpora belong in .jsonl files, which are read line by line.
+MAX_ARTICLE_BYTES = 10 * 1024 * 1024
 
 _DATELINE = re.compile(r"\A\s*date\s+(\d{4}-\d{2}-\d{2})\b[ \t]*")
 _TITLE_CHARS = 90
@@ -82,18 +86,22 @@ def derive_title(text: str, fallback: str) -> str:
     return sentence[:_TITLE_CHARS].rsplit(" ", 1)[0] + "…"
 
 
-def _read_text(path: Path) -> str:
-    """File text, or ValueError with the reason it is not a readable text article."""
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise ValueError(f"larger than {MAX_FILE_BYTES // 2**20} MB ({size:,} bytes)")
-    data = path.read_bytes()
+def decode_text(data: bytes) -> str:
+    """Bytes as article text, or ValueError with the reason they are not."""
     if b"\x00" in data[:8192]:
         raise ValueError("binary file")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ValueError(f"not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+
+
+def _read_text(path: Path) -> str:
+    size = path.stat().st_size
+    if size > MAX_ARTICLE_BYTES:
+        raise ValueError(f"{size / 2**20:.0f} MB is over the {MAX_ARTICLE_BYTES // 2**20} MB limit for one "
+                         "article; split it, or use a .jsonl file with one article per line")
+    return decode_text(path.read_bytes())
 
 
 def _article_from_text(path: Path, rel: str) -> Article:
@@ -104,27 +112,31 @@ def _article_from_text(path: Path, rel: str) -> Article:
 
 
 def _articles_from_jsonl(path: Path, rel: str) -> Iterator[Article]:
-    for line_no, line in enumerate(_read_text(path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            text = str(record.get("text") or record.get("body") or "")
-        except (json.JSONDecodeError, AttributeError):
-            log.warning("Skipping %s line %d: not a JSON object", rel, line_no)
-            continue
-        if not text.strip():
-            log.warning("Skipping %s line %d: no text", rel, line_no)
-            continue
-        doc_id = f"{rel}:{line_no}"
-        yield Article(
-            doc_id=doc_id,
-            title=str(record.get("title") or "").strip() or derive_title(text, doc_id),
-            date=parse_date(record.get("date")),
-            text=text,
-            source=rel,
-            url=record.get("url"),
-        )
+    with path.open("rb") as f:
+        for line_no, raw in enumerate(f, start=1):
+            if raw.strip() and (article := _jsonl_article(raw, rel, line_no)):
+                yield article
+
+
+def _jsonl_article(raw: bytes, rel: str, line_no: int) -> Article | None:
+    try:
+        record = json.loads(decode_text(raw))
+        text = str(record.get("text") or record.get("body") or "")
+    except (ValueError, AttributeError):
+        log.warning("Skipping %s line %d: not a JSON object", rel, line_no)
+        return None
+    if not text.strip():
+        log.warning("Skipping %s line %d: no text", rel, line_no)
+        return None
+    doc_id = f"{rel}:{line_no}"
+    return Article(
+        doc_id=doc_id,
+        title=str(record.get("title") or "").strip() or derive_title(text, doc_id),
+        date=parse_date(record.get("date")),
+        text=text,
+        source=rel,
+        url=record.get("url"),
+    )
 
 
 def load_file(path: Path, corpus_dir: Path) -> list[Article]:
@@ -158,22 +170,26 @@ def add_article(corpus_dir: Path, name: str, data: bytes) -> Path:
         raise ValueError(f"Only .txt and .md articles can be added, not {suffix or 'a file without extension'}.")
     if len(data) > MAX_UPLOAD_BYTES:
         raise ValueError(f"The article is {len(data) / 2**20:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB.")
-    if b"\x00" in data[:8192]:
-        raise ValueError("That file is binary, not a text article.")
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ValueError("That file is not UTF-8 text.") from None
+        text = decode_text(data)
+    except ValueError as exc:
+        raise ValueError(f"That file can't be read as an article: {exc}.") from None
     if not split_dateline(text)[1].strip():
         raise ValueError("The article is empty.")
     stem = _SAFE_NAME.sub("-", stem).strip(".-")[:80] or "article"
     corpus_dir.mkdir(parents=True, exist_ok=True)
-    for n in range(1, 10_000):
-        path = corpus_dir / (f"{stem}{suffix}" if n == 1 else f"{stem}-{n}{suffix}")
-        try:
-            with path.open("xb") as f:  # "x": fails instead of overwriting
-                f.write(data)
-            return path
-        except FileExistsError:
-            continue
-    raise ValueError("Too many articles with that name.")
+    # Written to a hidden file first (the loader skips those), then linked under its name:
+    # link fails rather than overwrite, and no reader ever sees half an article.
+    tmp = corpus_dir / f".upload-{os.getpid()}-{threading.get_ident()}.tmp"
+    tmp.write_bytes(data)
+    try:
+        for n in range(1, 10_000):
+            path = corpus_dir / (f"{stem}{suffix}" if n == 1 else f"{stem}-{n}{suffix}")
+            try:
+                os.link(tmp, path)
+                return path
+            except FileExistsError:
+                continue
+        raise ValueError("Too many articles with that name.")
+    finally:
+        tmp.unlink(missing_ok=True)

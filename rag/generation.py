@@ -32,9 +32,21 @@ class Generator:
                                "Run `bash scripts/setup.sh` to fetch it again.") from exc
         self.n_ctx = n_ctx
         self.lock = threading.Lock()
+        self.primed = False
 
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def prime(self, prefix: Sequence[Message]) -> None:
+        """Evaluate a prompt prefix every request shares, once, so its KV cache is ready.
+
+        llama.cpp reuses the longest common prefix of the previous prompt, so after this the
+        first real question pays only for its own passages and question.
+        """
+        with self.lock:
+            if not self.primed:
+                self.llm.create_chat_completion(list(prefix), temperature=0.0, max_tokens=1)
+                self.primed = True
 
     def stream(self, messages: Sequence[Message], max_tokens: int) -> Iterator[str]:
         """Yield the answer's text piece by piece; greedy decoding, so answers are repeatable."""

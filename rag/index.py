@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 LOCK_TIMEOUT_S = 600
+# Exact search over up to this many chunks stays under ~10 ms on two cores; above it, HNSW
+# (graph search, recall ~0.99 at efSearch 64; `python -m rag.bench --scale` measures both).
+HNSW_MIN_CHUNKS = 50_000
 
 
 class IndexError_(RuntimeError):
@@ -112,6 +115,7 @@ def load(index_dir: Path) -> Index:
         chunks_path, vectors_path = _paths(index_dir, manifest.generation)
         with chunks_path.open(encoding="utf-8") as f:
             chunks = [_chunk_from_json(line) for line in f]
+        # Memory-mapped: a large flat index is paged in by search, not copied at load.
         vectors = faiss.read_index(str(vectors_path), faiss.IO_FLAG_MMAP)
         if vectors.d != manifest.dimension:
             raise IndexError_(f"vectors have dimension {vectors.d}, manifest says {manifest.dimension}")
@@ -147,6 +151,25 @@ def _empty(chunking: str) -> Index:
     return Index(manifest, [], faiss.IndexFlatIP(embedding.DIMENSION))
 
 
+def new_vector_index(size: int) -> faiss.Index:
+    """Exact inner-product search for small corpora, an HNSW graph for large ones."""
+    if size < HNSW_MIN_CHUNKS:
+        return faiss.IndexFlatIP(embedding.DIMENSION)
+    graph = faiss.IndexHNSWFlat(embedding.DIMENSION, 32, faiss.METRIC_INNER_PRODUCT)
+    graph.hnsw.efConstruction = 80
+    graph.hnsw.efSearch = 64
+    return graph
+
+
+def exact_copy(vectors: faiss.Index) -> faiss.Index:
+    """The same vectors under exact search (itself if it is exact already), to measure recall."""
+    if isinstance(vectors, faiss.IndexFlat):
+        return vectors
+    flat = faiss.IndexFlatIP(vectors.d)
+    flat.add(vectors.reconstruct_n(0, vectors.ntotal))
+    return flat
+
+
 def _record(path: Path, known: FileRecord | None) -> FileRecord:
     stat = path.stat()
     if known and known.size == stat.st_size and known.mtime_ns == stat.st_mtime_ns:
@@ -154,15 +177,27 @@ def _record(path: Path, known: FileRecord | None) -> FileRecord:
     return FileRecord(file_hash(path), stat.st_size, stat.st_mtime_ns)
 
 
-def sync(corpus_dir: Path, index_dir: Path, *, max_chars: int, overlap: int, progress: bool = True
-         ) -> tuple[Index, SyncReport]:
-    """Load the index and bring it up to date with the corpus: only changed files are embedded."""
+def _generation_on_disk(index_dir: Path) -> int | None:
+    try:
+        return int(json.loads((index_dir / MANIFEST).read_text())["generation"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def sync(corpus_dir: Path, index_dir: Path, *, max_chars: int, overlap: int, progress: bool = True,
+         loaded: Index | None = None) -> tuple[Index, SyncReport]:
+    """Load the index and bring it up to date with the corpus: only changed files are embedded.
+
+    `loaded` is this process's copy, reused when no other process has written a newer one, so a
+    check before every question costs a directory listing, not an index load.
+    """
     chunking = f"sentences max_chars={max_chars} overlap={overlap}"
     index_dir.mkdir(parents=True, exist_ok=True)
     with FileLock(str(index_dir / ".lock"), timeout=LOCK_TIMEOUT_S):
         report = SyncReport()
         try:
-            index = load(index_dir)
+            fresh = loaded is not None and _generation_on_disk(index_dir) == loaded.manifest.generation
+            index = loaded if fresh and loaded is not None else load(index_dir)
             wanted = (embedding.MODEL_NAME, embedding.DIMENSION, chunking)
             if (index.manifest.embedding_model, index.manifest.dimension, index.manifest.chunking) != wanted:
                 report.rebuilt_because = "made with other embedding or chunking settings"
@@ -197,7 +232,7 @@ def sync(corpus_dir: Path, index_dir: Path, *, max_chars: int, overlap: int, pro
             for article in load_file(current[rel], corpus_dir)
             for chunk in chunk_article(article, max_chars, overlap)
         ]
-        vectors = faiss.IndexFlatIP(embedding.DIMENSION)
+        vectors = new_vector_index(len(keep) + len(new_chunks))
         if kept_vectors is not None:
             vectors.add(kept_vectors)
         batch = 256

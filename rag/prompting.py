@@ -85,6 +85,11 @@ def strip_markers(text: str) -> str:
     return _MARKER.sub("", text)
 
 
+def prompt_size(messages: Sequence[Message], count_tokens: Callable[[str], int]) -> int:
+    """Tokens the messages take in the model's context (8 a message for the chat template)."""
+    return sum(count_tokens(m["content"]) + 8 for m in messages)
+
+
 def build_messages(
     question: str,
     passages: Sequence[Passage],
@@ -102,16 +107,13 @@ def build_messages(
         return [{"role": "system", "content": SYSTEM_PROMPT}, *FEW_SHOT, *history,
                 {"role": "user", "content": user}]
 
-    def size(messages: list[Message]) -> int:
-        return sum(count_tokens(m["content"]) + 8 for m in messages)  # 8: chat template framing
-
     messages = assemble()
-    while size(messages) > budget and (history or len(passages) > 1):
+    while prompt_size(messages, count_tokens) > budget and (history or len(passages) > 1):
         if history:
             history = history[2:]
         else:
             passages.pop()
         messages = assemble()
-    if size(messages) > budget:
+    if prompt_size(messages, count_tokens) > budget:
         raise ValueError("The question is too long for the model's context; please shorten it.")
     return messages

@@ -54,7 +54,15 @@ class Retriever:
         for ranking in ([i for i, _ in dense], self._bm25_ranking(query, CANDIDATES)):
             for rank, i in enumerate(ranking):
                 fused[i] = fused.get(i, 0.0) + 1.0 / (RRF_K + rank)
-        best = sorted(fused, key=fused.__getitem__, reverse=True)[:top_k]
+        best: list[int] = []
+        seen: set[str] = set()
+        for i in sorted(fused, key=fused.__getitem__, reverse=True):
+            text = self.index.chunks[i].text
+            if text not in seen:  # duplicate articles would only repeat a passage
+                seen.add(text)
+                best.append(i)
+            if len(best) == top_k:
+                break
         chunks = [self.index.chunks[i] for i in best]
         similarities = self._similarities(query_vector, best)
         return [Passage(n, chunk, sim) for n, (chunk, sim) in enumerate(zip(chunks, similarities), start=1)]

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from rag.answer import check_citations, clean_question, parse_markers
 from rag.chunking import Chunk
-from rag.prompting import REFUSAL, build_messages, resolve_day
+from rag.prompting import FEW_SHOT, REFUSAL, build_messages, prompt_size, resolve_day
 from rag.retrieval import Passage
 
 MONDAY = dt.date(2025, 5, 19)
@@ -88,11 +88,11 @@ def test_prompt_is_trimmed_to_the_budget_history_first():
     history = [{"role": "user", "content": "old question " * 50}, {"role": "assistant", "content": "old [1]"}]
     count = lambda text: len(text.split())  # noqa: E731
     full = build_messages(QUESTION, PASSAGES, history, count, budget=10_000)
-    assert len(full) == 4 and full[2]["content"] == "old"  # markers of old answers are removed
-    size = lambda messages: sum(count(m["content"]) + 8 for m in messages)  # noqa: E731
-    no_history = size(build_messages(QUESTION, PASSAGES, [], count, budget=10_000))
+    base = 2 + len(FEW_SHOT)  # system, worked examples, the question
+    assert len(full) == base + 2 and full[-2]["content"] == "old"  # markers of old answers are removed
+    no_history = prompt_size(build_messages(QUESTION, PASSAGES, [], count, budget=10_000), count)
     trimmed = build_messages(QUESTION, PASSAGES, history, count, budget=no_history)
-    assert len(trimmed) == 2 and "[3]" in trimmed[-1]["content"]
+    assert len(trimmed) == base and "[3]" in trimmed[-1]["content"]
     tight = build_messages(QUESTION, PASSAGES, history, count, budget=no_history - 1)
     assert "[2]" in tight[-1]["content"] and "[3]" not in tight[-1]["content"]
     with pytest.raises(ValueError, match="too long"):

@@ -114,3 +114,48 @@ def test_empty_corpus_gives_an_empty_index(tmp_path):
     (tmp_path / "c").mkdir()
     index, _ = store.sync(tmp_path / "c", tmp_path / "i", **SYNC)
     assert index.chunks == [] and index.search(np.ones(384, dtype=np.float32), 3) == []
+
+
+def test_large_corpora_get_an_hnsw_index_that_finds_the_same_chunks(tmp_path, monkeypatch):
+    monkeypatch.setattr(store, "HNSW_MIN_CHUNKS", 10)
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    for i in range(30):
+        _write(corpus, f"{i:02d}.txt", f"Town number {i} elected mayor {['Ann', 'Bo', 'Cy'][i % 3]} {i}. " * 3)
+    index, _ = store.sync(corpus, tmp_path / "i", **SYNC)
+    assert not isinstance(index.vectors, store.faiss.IndexFlat)
+    reloaded = store.load(tmp_path / "i")
+    exact = store.exact_copy(reloaded.vectors)
+    query = embedding.embed_query("Who was elected mayor of town number 17?")
+    assert {i for i, _ in reloaded.search(query, 5)} == set(exact.search(query.reshape(1, -1), 5)[1][0].tolist())
+
+
+def test_duplicate_articles_give_distinct_passages(tmp_path):
+    from rag.retrieval import Retriever
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    for name in ("a.txt", "copy-of-a.txt"):
+        _write(corpus, name, "The Elmfield dam will be finished in 2027. It holds 40 million litres.")
+    _write(corpus, "b.txt", "Elmfield's school gets a new roof.")
+    index, _ = store.sync(corpus, tmp_path / "i", **SYNC)
+    passages = Retriever(index).retrieve("When will the Elmfield dam be finished?", 3)
+    assert len({p.chunk.text for p in passages}) == len(passages) == 2
+    assert [p.n for p in passages] == [1, 2]
+
+
+def test_a_bot_sees_articles_added_edited_and_deleted_between_questions(tmp_path):
+    from rag import RAG
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    _write(corpus, "a.txt", "The Elmfield dam will be finished in 2027.")
+    bot = RAG(corpus_dir=corpus, index_dir=tmp_path / "i")
+    bot.refresh(progress=False)
+    first = bot.index
+    assert bot.refresh(progress=False).touched is False and bot.index is first  # no reload when unchanged
+    _write(corpus, "b.txt", "Ravenby opened a ferry terminal.")
+    (corpus / "a.txt").unlink()
+    report = bot.refresh(progress=False)
+    assert report.added == ["b.txt"] and report.removed == ["a.txt"]
+    assert [c.doc_id for c in bot.index.chunks] == ["b.txt"]

@@ -1,0 +1,45 @@
+from rag.eval import EvidenceLocator, QAItem, contains_answer, normalise, summarise, token_f1
+
+
+def test_normalise_drops_markers_punctuation_and_digit_groups():
+    assert normalise("A meeting between Putin and Zelensky [2].") == "a meeting between putin and zelensky"
+    assert normalise("1,000 prisoners") == "1000 prisoners"
+
+
+def test_containment_needs_whole_words():
+    assert contains_answer("About 1,000 prisoners each [1].", ["1000"])
+    assert contains_answer("Rustem Umerov [2].", ["umerov"])
+    assert not contains_answer("Umerovich", ["umerov"])
+    assert not contains_answer("The articles don't say.", ["istanbul"])
+
+
+def test_token_f1_rewards_the_precise_answer():
+    assert token_f1("Istanbul", ["istanbul"]) == 1.0
+    long = token_f1("Talks were held in the city of Istanbul last week", ["istanbul"])
+    assert 0 < long < 0.5
+    assert token_f1("Ankara", ["istanbul"]) == 0.0
+
+
+def test_evidence_spans_must_mostly_overlap(tmp_path):
+    (tmp_path / "a.txt").write_text("First sentence here. The key fact is 42. Last one.")
+    locator = EvidenceLocator(tmp_path)
+    spans = locator.spans(QAItem("q", "?", ["42"], "fact", evidence="The key fact is 42."))
+    assert spans == [("a.txt", 21, 40)]
+    assert locator.holds(spans, "a.txt", 0, 40)
+    assert locator.holds(spans, "a.txt", 30, 51)  # covers more than half of the evidence
+    assert not locator.holds(spans, "a.txt", 0, 25)
+    assert not locator.holds(spans, "b.txt", 0, 51)
+
+
+def test_summary_counts_refusals_by_kind():
+    from rag.eval import Result
+
+    def result(answerable: bool, refused: bool, correct: bool) -> Result:
+        return Result("id", "fact", "q", "a", "a", answerable, refused, correct, float(correct),
+                      1.0 if answerable and not refused else None, True if answerable else None, 1.0, 2.0, [])
+
+    s = summarise([result(True, False, True), result(True, True, False),
+                   result(False, True, True), result(False, False, False)])
+    assert s["accuracy"] == 0.5 and s["false_refusal_rate"] == 0.5
+    assert s["refusal_accuracy"] == 0.5 and s["citation_precision"] == 1.0
+    assert s["first_token_p50"] == 1.0 and s["total_p50"] == 2.0
