@@ -33,9 +33,10 @@ class Settings:
     corpus_dir: Path = field(default_factory=lambda: _env_path("RAG_CORPUS_DIR", ROOT / "seeds"))
     index_dir: Path | None = field(default_factory=lambda: _env_path("RAG_INDEX_DIR", None))
     model_path: Path = field(default_factory=lambda: _env_path("RAG_MODEL_PATH", MODELS["default"].path))
-    top_k: int = field(default_factory=lambda: _env_int("RAG_TOP_K", 4))
-    # Chunking: retrieval units of a few sentences; measured with rag.eval (see README).
-    chunk_chars: int = 400
+    top_k: int = field(default_factory=lambda: _env_int("RAG_TOP_K", 3))
+    # Retrieval units of a few sentences. 3 x 300 characters against 4 x 400: the same accuracy
+    # on both question sets, a third less prompt and time to first token (README, "Evaluation").
+    chunk_chars: int = field(default_factory=lambda: _env_int("RAG_CHUNK_CHARS", 300))
     chunk_overlap_sentences: int = 1
     # Generation.
     n_ctx: int = field(default_factory=lambda: _env_int("RAG_N_CTX", 4096))

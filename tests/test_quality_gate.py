@@ -13,7 +13,9 @@ from tests.conftest import ROOT
 
 pytestmark = pytest.mark.model
 
-FLOORS = {"accuracy": 0.0, "refusal_accuracy": 0.0, "citation_precision": 0.0}
+# Measured (1.5B model, top 3 x 300-character passages): accuracy 0.65, refusals 0.38, citation
+# precision 0.75 on answered questions.
+FLOORS = {"accuracy": 0.58, "refusal_accuracy": 0.30, "citation_precision": 0.65}
 
 
 def test_seed_evaluation_meets_the_floors(seed_bot):
