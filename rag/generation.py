@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import threading
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
@@ -30,6 +31,8 @@ class Generator:
         except ValueError as exc:  # llama.cpp's "Failed to load model from file"
             raise RuntimeError(f"Could not load the model {model_path}: {exc}. "
                                "Run `bash scripts/setup.sh` to fetch it again.") from exc
+        # Freed before the interpreter tears down the modules its destructor needs.
+        atexit.register(self.llm.close)
         self.n_ctx = n_ctx
         self.lock = threading.Lock()
         self.primed = False

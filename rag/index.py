@@ -37,7 +37,7 @@ LOCK_TIMEOUT_S = 600
 HNSW_MIN_CHUNKS = 50_000
 
 
-class IndexError_(RuntimeError):
+class UnusableIndexError(RuntimeError):
     """The index on disk can't be used (it is rebuilt from the corpus when that happens)."""
 
 
@@ -77,7 +77,7 @@ class Index:
 
     def __post_init__(self) -> None:
         if self.vectors.ntotal != len(self.chunks):
-            raise IndexError_(f"{self.vectors.ntotal} vectors for {len(self.chunks)} chunks")
+            raise UnusableIndexError(f"{self.vectors.ntotal} vectors for {len(self.chunks)} chunks")
 
     def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         """(chunk position, cosine similarity) of the k nearest chunks, best first."""
@@ -107,7 +107,7 @@ def _paths(index_dir: Path, generation: int) -> tuple[Path, Path]:
 
 
 def load(index_dir: Path) -> Index:
-    """The index saved in `index_dir`; IndexError_ if it is missing or damaged."""
+    """The index saved in `index_dir`; UnusableIndexError if it is missing or damaged."""
     try:
         raw = json.loads((index_dir / MANIFEST).read_text())
         raw["files"] = {k: FileRecord(**v) for k, v in raw["files"].items()}
@@ -118,12 +118,12 @@ def load(index_dir: Path) -> Index:
         # Memory-mapped: a large flat index is paged in by search, not copied at load.
         vectors = faiss.read_index(str(vectors_path), faiss.IO_FLAG_MMAP)
         if vectors.d != manifest.dimension:
-            raise IndexError_(f"vectors have dimension {vectors.d}, manifest says {manifest.dimension}")
+            raise UnusableIndexError(f"vectors have dimension {vectors.d}, manifest says {manifest.dimension}")
         return Index(manifest, chunks, vectors)
     except FileNotFoundError as exc:
-        raise IndexError_(f"missing {Path(exc.filename or '?').name}") from exc
+        raise UnusableIndexError(f"missing {Path(exc.filename or '?').name}") from exc
     except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
-        raise IndexError_(f"damaged ({exc})") from exc
+        raise UnusableIndexError(f"damaged ({exc})") from exc
 
 
 def save(index: Index, index_dir: Path) -> None:
@@ -202,7 +202,7 @@ def sync(corpus_dir: Path, index_dir: Path, *, max_chars: int, overlap: int, pro
             if (index.manifest.embedding_model, index.manifest.dimension, index.manifest.chunking) != wanted:
                 report.rebuilt_because = "made with other embedding or chunking settings"
                 index = _empty(chunking)
-        except IndexError_ as exc:
+        except UnusableIndexError as exc:
             if (index_dir / MANIFEST).exists():
                 report.rebuilt_because = f"index {exc}"
                 log.warning("Index in %s is unusable (%s); rebuilding from the corpus.", index_dir, exc)

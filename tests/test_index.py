@@ -83,7 +83,7 @@ def test_damaged_index_is_detected_and_rebuilt(seed_corpus, tmp_path, damage):
         chunks.write_text("{not json\n")
     else:
         (index_dir / store.MANIFEST).write_text("\x00\x01")
-    with pytest.raises(store.IndexError_):
+    with pytest.raises(store.UnusableIndexError):
         store.load(index_dir)
     index, report = store.sync(seed_corpus, index_dir, **SYNC)
     assert report.rebuilt_because
