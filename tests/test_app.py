@@ -117,3 +117,19 @@ def test_api_endpoint_and_queue_serve_five_at_once(app_url):
         results = list(pool.map(lambda q: Client(app_url, verbose=False).predict(q, api_name="/ask"), questions))
     assert all(r["answer"] for r in results)
     assert "1,000" in results[0]["answer"] and "Istanbul" in results[1]["answer"]
+
+
+def test_app_without_articles_explains_how_to_add_one(tmp_path):
+    import app
+    from rag import RAG
+
+    (tmp_path / "empty").mkdir()
+    chat = app.ChatApp(RAG(corpus_dir=tmp_path / "empty", index_dir=tmp_path / "index"))
+    status = list(chat.status())
+    assert status[0].startswith("**Loading**") and "No articles yet" in status[-1]
+    history, _ = list(chat.respond("Anything?", []))[-1]
+    assert "No articles" in history[-1]["content"]  # a message, not a traceback
+    message, table, _ = chat.add(None, "The Ardvale library opened on Monday.", "ardvale")
+    assert "Added" in message and (tmp_path / "empty" / "ardvale.txt").exists() and len(table) == 1
+    message, _, _ = chat.add(None, "   ", "blank")
+    assert "Not added" in message

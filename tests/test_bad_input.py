@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,22 @@ def test_two_processes_ingesting_one_index_keep_it_consistent(tmp_path, seed_cor
     assert len(index.chunks) == counts[0] == index.vectors.ntotal
     assert len({c.chunk_id for c in index.chunks}) == len(index.chunks)  # nobody added twice
     assert not list(Path(tmp_path / "i").glob("chunks-*.jsonl"))[1:]  # one generation left
+
+
+def test_kill_9_during_ingest_leaves_a_usable_index(tmp_path, seed_corpus):
+    from rag.index import load, sync
+
+    sync(seed_corpus, tmp_path / "i", max_chars=300, overlap=1, progress=False)
+    before = len(load(tmp_path / "i").chunks)
+    for i in range(150):
+        (seed_corpus / f"extra{i:03d}.txt").write_text(f"Report {i} on the orchards of Vale {i}. " * 30)
+    code = ("import sys; from pathlib import Path; from rag.index import sync; "
+            "sync(Path(sys.argv[1]), Path(sys.argv[2]), max_chars=300, overlap=1, progress=False)")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(seed_corpus), str(tmp_path / "i")], cwd=ROOT)
+    time.sleep(8)  # imports, the model and part of the embedding
+    proc.kill()
+    proc.wait()
+    assert len(load(tmp_path / "i").chunks) >= before  # the killed run left a loadable index
+    index, report = sync(seed_corpus, tmp_path / "i", max_chars=300, overlap=1, progress=False)
+    assert {c.doc_id for c in index.chunks} == {p.name for p in seed_corpus.iterdir()}
+    assert index.vectors.ntotal == len(index.chunks)
