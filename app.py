@@ -88,7 +88,8 @@ class ChatApp:
         if not chunks:
             return (f"**No articles yet** in `{self.bot.settings.corpus_dir}`. Add one below "
                     "(upload a .txt or .md file, or paste text).")
-        return f"**Ready:** {len({c.doc_id for c in chunks})} articles, {len(chunks)} passages."
+        articles = len({c.doc_id for c in chunks})
+        return f"**Ready:** {articles} article{'s' * (articles != 1)}, {len(chunks)} passages."
 
     def articles_table(self) -> list[list[object]]:
         if not self.ready.is_set() or self.load_error:

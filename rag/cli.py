@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,7 +21,8 @@ def print_answer(result: Answer) -> None:
     print()
     for citation in result.citations:
         date = citation.date.isoformat() if citation.date else "undated"
-        print(f"\n[{citation.n}] {citation.title} ({date}, {citation.doc_id})\n    {citation.text}")
+        print(f"\n[{citation.n}] {citation.title} ({date}, {citation.doc_id})")
+        print(textwrap.indent(citation.text, "    "))
     t = result.timings
     print(f"\n(retrieval {t.retrieval_s:.2f}s, first token {t.first_token_s:.2f}s, total {t.total_s:.2f}s)",
           file=sys.stderr)
