@@ -126,7 +126,10 @@ class ChatApp:
     def ask(self, question: str) -> dict:
         """The API form: one question in, the answer text and its citations out."""
         self.ready.wait()
-        result = self.bot.answer(question)
+        try:
+            result = self.bot.answer(question)
+        except (ValueError, RuntimeError) as exc:
+            raise gr.Error(str(exc)) from exc  # the client gets the message, not a traceback
         return {
             "answer": result.text,
             "refused": result.refused,
