@@ -26,7 +26,7 @@ from pathlib import Path
 from rag import index as index_store
 from rag.config import Settings
 from rag.generation import Generator, load_generator
-from rag.prompting import FEW_SHOT, REFUSAL, SYSTEM_PROMPT, Message, build_messages, prompt_size, render_passage
+from rag.prompting import PREFIX, REFUSAL, Message, build_messages, prompt_size, render_passage
 from rag.retrieval import Passage, Retriever
 
 MIN_SUPPORT = 0.5  # share of an answer sentence's new words that its passage must contain
@@ -185,7 +185,7 @@ class RAG:
         """The model, loaded once per process, with the fixed prompt prefix already evaluated."""
         s = self.settings
         generator = load_generator(Path(s.model_path), s.n_ctx, s.n_threads)
-        generator.prime([{"role": "system", "content": SYSTEM_PROMPT}, *FEW_SHOT, {"role": "user", "content": ""}])
+        generator.prime([*PREFIX, {"role": "user", "content": ""}])
         return generator
 
     def stream(

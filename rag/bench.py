@@ -89,7 +89,7 @@ def bench_questions(model: Path | None, runs: int) -> None:
         [sys.executable, "-c", "import rag, faiss, torch, sentence_transformers, llama_cpp"], check=True))[0]
     from rag import RAG, Settings, embedding
     from rag.articles import load_articles
-    from rag.prompting import FEW_SHOT, SYSTEM_PROMPT, prompt_size
+    from rag.prompting import PREFIX, prompt_size
 
     imported = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -103,7 +103,7 @@ def bench_questions(model: Path | None, runs: int) -> None:
     print(f"Cold start: imports {imports:.2f}s, embed + index {indexed - imported:.2f}s, "
           f"model load + prefix {loaded - indexed:.2f}s, first answer {first_answer - loaded:.2f}s; "
           f"total to first answer {imports + first_answer - imported:.2f}s")
-    prefix = prompt_size([{"role": "system", "content": SYSTEM_PROMPT}, *FEW_SHOT], generator.count_tokens)
+    prefix = prompt_size(PREFIX, generator.count_tokens)
 
     rows: dict[str, list[float]] = {k: [] for k in ("embed", "search", "prompt tokens", "first token", "decode tok/s",
                                                      "total", "answer tokens")}
@@ -153,9 +153,10 @@ def bench_scale(n_articles: int) -> None:
     """Ingest a synthetic corpus, then time search and compare approximate with exact search."""
     import numpy as np
 
-    from rag import embedding
+    from rag import Settings, embedding
     from rag import index as store
 
+    settings = Settings()
     rng = random.Random(0)
     topics = ["council", "harbour", "orchestra", "vaccine", "railway", "harvest", "museum", "startup",
               "election", "storm", "bridge", "school", "river", "festival", "court", "airport"]
@@ -171,7 +172,8 @@ def bench_scale(n_articles: int) -> None:
             (corpus / f"{i:06d}.txt").write_text(f" date 2025-0{rng.randint(1, 9)}-1{rng.randint(0, 9)} "
                                                  + " ".join(sentences))
         start = time.perf_counter()
-        index, _ = store.sync(corpus, index_dir, max_chars=400, overlap=1)
+        index, _ = store.sync(corpus, index_dir, max_chars=settings.chunk_chars,
+                              overlap=settings.chunk_overlap_sentences)
         took = time.perf_counter() - start
         n = len(index.chunks)
         print(f"Ingested {n_articles} articles, {n} chunks in {took:.1f}s: {n / took:.0f} chunks/s "

@@ -148,7 +148,7 @@ def save(index: Index, index_dir: Path) -> None:
 
 def _empty(chunking: str) -> Index:
     manifest = Manifest(embedding.MODEL_NAME, embedding.DIMENSION, chunking)
-    return Index(manifest, [], faiss.IndexFlatIP(embedding.DIMENSION))
+    return Index(manifest, [], new_vector_index(0))
 
 
 def new_vector_index(size: int) -> faiss.Index:
@@ -197,7 +197,7 @@ def sync(corpus_dir: Path, index_dir: Path, *, max_chars: int, overlap: int, pro
         report = SyncReport()
         try:
             fresh = loaded is not None and _generation_on_disk(index_dir) == loaded.manifest.generation
-            index = loaded if fresh and loaded is not None else load(index_dir)
+            index = loaded if loaded is not None and fresh else load(index_dir)
             wanted = (embedding.MODEL_NAME, embedding.DIMENSION, chunking)
             if (index.manifest.embedding_model, index.manifest.dimension, index.manifest.chunking) != wanted:
                 report.rebuilt_because = "made with other embedding or chunking settings"

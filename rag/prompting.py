@@ -47,6 +47,9 @@ FEW_SHOT: list[dict[str, str]] = [
 
 Message = dict[str, str]
 
+# Every prompt starts with these messages; llama.cpp keeps their KV cache between questions.
+PREFIX: list[Message] = [{"role": "system", "content": SYSTEM_PROMPT}, *FEW_SHOT]
+
 _WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 _RELATIVE_DAY = re.compile(r"\b(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|yesterday|"
                            r"today|tomorrow)\b", re.IGNORECASE)
@@ -104,8 +107,7 @@ def build_messages(
     def assemble() -> list[Message]:
         body = "\n\n".join(render_passage(p) for p in passages) or "(no passages)"
         user = f"Passages:\n{body}\n\nQuestion: {question}"
-        return [{"role": "system", "content": SYSTEM_PROMPT}, *FEW_SHOT, *history,
-                {"role": "user", "content": user}]
+        return [*PREFIX, *history, {"role": "user", "content": user}]
 
     messages = assemble()
     while prompt_size(messages, count_tokens) > budget and (history or len(passages) > 1):
