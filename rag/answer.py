@@ -66,6 +66,7 @@ class Timings:
     total_s: float
     prompt_tokens: int = 0  # the whole prompt; its fixed prefix is cached between questions
     answer_tokens: int = 0
+    decode_s: float = 0.0  # from the first token to the model's end of answer
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,7 @@ class RAG:
         """The model, loaded once per process, with the fixed prompt prefix already evaluated."""
         s = self.settings
         generator = load_generator(Path(s.model_path), s.n_ctx, s.n_threads)
-        generator.prime([*PREFIX, {"role": "user", "content": ""}])
+        generator.prime([*PREFIX, {"role": "user", "content": ""}], s.cache_dir)
         return generator
 
     def stream(
@@ -216,6 +217,7 @@ class RAG:
             raw += piece
             pieces += 1
             yield piece
+        generated = time.perf_counter()
         text, cited = check_citations(raw, question, passages)
         by_n = {p.n: p for p in passages}
         citations = [
@@ -225,7 +227,7 @@ class RAG:
         ]
         done = time.perf_counter()
         timings = Timings(retrieved - started, (first_token or done) - started, done - started,
-                          prompt_size(messages, generator.count_tokens), pieces)
+                          prompt_size(messages, generator.count_tokens), pieces, generated - (first_token or generated))
         yield Answer(question, text, citations, passages, timings, refused=not cited, raw=raw)
 
     def answer(

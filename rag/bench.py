@@ -11,7 +11,10 @@ temperature 0, no cached prefix and no checks. It runs in the same process on th
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -35,6 +38,16 @@ QUESTIONS = [
 def _stats(values: Sequence[float]) -> str:
     p90 = statistics.quantiles(values, n=10)[-1] if len(values) > 1 else values[0]
     return f"median {statistics.median(values):7.3f}   p90 {p90:7.3f}"
+
+
+def _rss_mb() -> float:
+    """This process's resident memory now (Linux)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _timed(fn: Callable[[], object]) -> tuple[float, object]:
@@ -83,70 +96,87 @@ def raw_decode_speed(llm, tokens: int = 64) -> float:
     return (len(stamps) - 1) / (stamps[-1] - stamps[0])
 
 
+# Run in a new interpreter, as `python -m rag ask` or the app would start.
+_COLD_START = """
+import json, sys, time
+start = time.perf_counter()
+from rag import RAG
+bot = RAG()
+bot.refresh(progress=False)
+indexed = time.perf_counter()
+bot.load_model()
+loaded = time.perf_counter()
+bot.answer(sys.argv[1])
+print(json.dumps([indexed - start, loaded - indexed, time.perf_counter() - loaded]))
+"""
+
+
+def cold_start(env: dict[str, str]) -> str:
+    """One new process from launch to its first answer, with where the time went."""
+    took, run = _timed(lambda: subprocess.run([sys.executable, "-c", _COLD_START, QUESTIONS[0]], env=env,
+                                              check=True, capture_output=True, text=True))
+    index, model, answer = json.loads(run.stdout.strip().splitlines()[-1])
+    return (f"{took:5.1f}s (interpreter {took - index - model - answer:.1f}, index {index:.1f}, "
+            f"model + prompt prefix {model:.1f}, first answer {answer:.1f})")
+
+
 def bench_questions(model: Path | None, runs: int) -> None:
-    # `python -m rag.bench` has imported the package already: time a fresh interpreter's imports.
-    imports = _timed(lambda: subprocess.run(
-        [sys.executable, "-c", "import rag, faiss, torch, sentence_transformers, llama_cpp"], check=True))[0]
     from rag import RAG, Settings, embedding
     from rag.articles import load_articles
     from rag.prompting import PREFIX, prompt_size
 
-    imported = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        bot = RAG(Settings().with_(model_path=model, index_dir=Path(tmp) / "index"))
-        bot.refresh(progress=False)
-        indexed = time.perf_counter()
+        settings = Settings().with_(model_path=model, index_dir=Path(tmp) / "index", cache_dir=Path(tmp) / "cache")
+        env = {**os.environ, "RAG_MODEL_PATH": str(settings.model_path), "RAG_INDEX_DIR": str(settings.index_dir),
+               "RAG_CACHE_DIR": str(settings.cache_dir), "RAG_CORPUS_DIR": str(settings.corpus_dir)}
+        print(f"First start ever (builds the index, evaluates and saves the prompt prefix): {cold_start(env)}")
+        print(f"Cold start to the first answer:                                             {cold_start(env)}")
+        bot = RAG(settings)
         generator = bot.load_model()
-        loaded = time.perf_counter()
-        bot.answer(QUESTIONS[0])
-        first_answer = time.perf_counter()
-    print(f"Cold start: imports {imports:.2f}s, embed + index {indexed - imported:.2f}s, "
-          f"model load + prefix {loaded - indexed:.2f}s, first answer {first_answer - loaded:.2f}s; "
-          f"total to first answer {imports + first_answer - imported:.2f}s")
-    prefix = prompt_size(PREFIX, generator.count_tokens)
+        prefix = prompt_size(PREFIX, generator.count_tokens)
 
-    rows: dict[str, list[float]] = {k: [] for k in ("embed", "search", "prompt tokens", "first token", "decode tok/s",
-                                                     "total", "answer tokens")}
-    for _ in range(runs):
-        for question in QUESTIONS:
-            embedding.embed_query.cache_clear()
-            rows["embed"].append(_timed(lambda q=question: embedding.embed_query(q))[0])
-            # the query vector is cached now, so this times the hybrid search alone
-            rows["search"].append(_timed(lambda q=question: bot.retriever.retrieve(q, bot.settings.top_k))[0])
-            embedding.embed_query.cache_clear()
-            result = bot.answer(question)
-            t = result.timings
-            rows["prompt tokens"].append(t.prompt_tokens - prefix)  # the cached prefix costs nothing
-            rows["first token"].append(t.first_token_s)
-            rows["total"].append(t.total_s)
-            rows["answer tokens"].append(t.answer_tokens)
-            if t.answer_tokens > 1:
-                rows["decode tok/s"].append((t.answer_tokens - 1) / max(t.total_s - t.first_token_s, 1e-6))
+        rows: dict[str, list[float]] = {k: [] for k in ("embed", "search", "prompt tokens", "first token",
+                                                         "decode tok/s", "total", "answer tokens")}
+        for _ in range(runs):
+            for question in QUESTIONS:
+                embedding.embed_query.cache_clear()
+                rows["embed"].append(_timed(lambda q=question: embedding.embed_query(q))[0])
+                # the query vector is cached now, so this times the hybrid search alone
+                rows["search"].append(_timed(lambda q=question: bot.retriever.retrieve(q, bot.settings.top_k))[0])
+                embedding.embed_query.cache_clear()
+                result = bot.answer(question)
+                t = result.timings
+                rows["prompt tokens"].append(t.prompt_tokens - prefix)  # the cached prefix costs nothing
+                rows["first token"].append(t.first_token_s)
+                rows["total"].append(t.total_s)
+                rows["answer tokens"].append(t.answer_tokens)
+                if t.answer_tokens > 1:  # the tokens after the first, and the end-of-answer token
+                    rows["decode tok/s"].append(t.answer_tokens / t.decode_s)
 
-    article = load_articles(bot.settings.corpus_dir)
-    chunks = [c for a in article for c in paragraph_chunks(a.text)]
-    vectors = embedding.embed(chunks)
-    plain = {"first token": [], "total": [], "decode tok/s": []}
-    for _ in range(runs):
-        for question in QUESTIONS:
-            first, total, tokens = plain_answer(generator.llm, chunks, vectors, question)
-            plain["first token"].append(first)
-            plain["total"].append(total)
-            if tokens > 1:
-                plain["decode tok/s"].append((tokens - 1) / max(total - first, 1e-6))
-    raw = raw_decode_speed(generator.llm)
+        article = load_articles(bot.settings.corpus_dir)
+        chunks = [c for a in article for c in paragraph_chunks(a.text)]
+        vectors = embedding.embed(chunks)
+        plain = {"first token": [], "total": [], "decode tok/s": []}
+        for _ in range(runs):
+            for question in QUESTIONS:
+                first, total, tokens = plain_answer(generator.llm, chunks, vectors, question)
+                plain["first token"].append(first)
+                plain["total"].append(total)
+                if tokens > 1:
+                    plain["decode tok/s"].append(tokens / (total - first))
+        raw = raw_decode_speed(generator.llm)
 
-    print(f"\n{len(QUESTIONS)} questions x {runs} runs, model {bot.settings.model_path.name}, "
-          f"{bot.settings.n_threads} threads (seconds unless noted; prompt tokens beyond the "
-          f"{prefix}-token cached prefix)")
-    for name, values in rows.items():
-        print(f"  {name:14} {_stats(values)}")
-    print("\nPlain pipeline (paragraph chunks, top 4, no cached prefix):")
-    for name, values in plain.items():
-        ratio = statistics.median(values) / statistics.median(rows[name])
-        print(f"  {name:14} {_stats(values)}   plain/ours {ratio:5.2f}x")
-    print(f"\nRaw llama.cpp decode: {raw:.1f} tok/s; ours {statistics.median(rows['decode tok/s']):.1f} tok/s "
-          f"({statistics.median(rows['decode tok/s']) / raw:.0%} of raw)")
+        print(f"\n{len(QUESTIONS)} questions x {runs} runs, model {bot.settings.model_path.name}, "
+              f"{bot.settings.n_threads} threads (seconds unless noted; prompt tokens beyond the "
+              f"{prefix}-token cached prefix)")
+        for name, values in rows.items():
+            print(f"  {name:14} {_stats(values)}")
+        print("\nPlain pipeline (paragraph chunks, top 4, no cached prefix):")
+        for name, values in plain.items():
+            ratio = statistics.median(values) / statistics.median(rows[name])
+            print(f"  {name:14} {_stats(values)}   plain/ours {ratio:5.2f}x")
+        print(f"\nRaw llama.cpp decode: {raw:.1f} tok/s; ours {statistics.median(rows['decode tok/s']):.1f} tok/s "
+              f"({statistics.median(rows['decode tok/s']) / raw:.0%} of raw)")
 
 
 def bench_scale(n_articles: int) -> None:
@@ -155,6 +185,7 @@ def bench_scale(n_articles: int) -> None:
 
     from rag import Settings, embedding
     from rag import index as store
+    from rag.retrieval import Retriever
 
     settings = Settings()
     rng = random.Random(0)
@@ -178,19 +209,40 @@ def bench_scale(n_articles: int) -> None:
         n = len(index.chunks)
         print(f"Ingested {n_articles} articles, {n} chunks in {took:.1f}s: {n / took:.0f} chunks/s "
               f"({type(index.vectors).__name__})")
-        queries = embedding.embed([f"How many cases did the {rng.choice(topics)} in {rng.choice(places)} report?"
-                                   for _ in range(50)])
+        print(f"Peak memory after ingest: {_peak_rss_mb():.0f} MB")
+        questions = [f"How many cases did the {rng.choice(topics)} in {rng.choice(places)} report?"
+                     for _ in range(50)]
+        queries = embedding.embed(questions)
         times = [_timed(lambda q=q: index.search(q, 20))[0] * 1000 for q in queries]
-        print(f"Search (top 20): {_stats(times)} ms")
+        print(f"Dense search (top 20): {_stats(times)} ms")
+        retriever = Retriever(index)
+        print(f"BM25 build (once per process): {_timed(lambda: retriever.retrieve(questions[0], 3))[0]:.1f}s")
+        times = []
+        for question in questions:
+            embedding.embed_query(question)  # cached from here on: what follows times search alone
+            times.append(_timed(lambda q=question: retriever.retrieve(q, 3))[0] * 1000)
+        print(f"Hybrid search (dense + BM25 + RRF, top 3): {_stats(times)} ms")
         exact = store.exact_copy(index.vectors)
         if exact is not index.vectors:
-            hits = [len({i for i, _ in index.search(q, 10)} & set(exact.search(q.reshape(1, -1), 10)[1][0].tolist()))
-                    for q in queries]
             exact_ms = [_timed(lambda q=q: exact.search(q.reshape(1, -1), 20))[0] * 1000 for q in queries]
-            print(f"Recall@10 against exact search: {np.mean(hits) / 10:.3f}; exact search {_stats(exact_ms)} ms")
-        start = time.perf_counter()
-        store.load(index_dir)
-        print(f"Index load: {time.perf_counter() - start:.2f}s")
+            print(f"Exact search (top 20): {_stats(exact_ms)} ms")
+            truth = [exact.search(q.reshape(1, -1), 10) for q in queries]
+            default_ef = index.vectors.hnsw.efSearch
+            for ef in (16, 32, 64, 128, 256):
+                index.vectors.hnsw.efSearch = ef
+                found = [index.search(q, 10) for q in queries]
+                # by position, and by score: synthetic sentences tie, and any of the tied chunks is right
+                same = np.mean([len({i for i, _ in f} & set(t[1][0].tolist())) for f, t in zip(found, truth)]) / 10
+                good = np.mean([sum(s >= t[0][0][-1] - 1e-5 for _, s in f) for f, t in zip(found, truth)]) / 10
+                ms = [_timed(lambda q=q: index.search(q, 20))[0] * 1000 for q in queries]
+                print(f"  HNSW efSearch {ef:3}{' (default)' if ef == default_ef else '          '}: recall@10 "
+                      f"{same:.3f} by position, {good:.3f} by score; search {_stats(ms)} ms")
+            index.vectors.hnsw.efSearch = default_ef
+        before = _rss_mb()
+        took, loaded = _timed(lambda: store.load(index_dir))
+        size = sum(f.stat().st_size for f in index_dir.iterdir()) / 2**20
+        print(f"Index load: {took:.2f}s; resident memory +{_rss_mb() - before:.0f} MB for {size:.0f} MB on disk "
+              f"({type(loaded.vectors).__name__})")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -38,7 +38,8 @@ class Settings:
     # on both question sets, a third less prompt and time to first token (README, "Evaluation").
     chunk_chars: int = field(default_factory=lambda: _env_int("RAG_CHUNK_CHARS", 300))
     chunk_overlap_sentences: int = 1
-    # Generation.
+    # Generation. The model's evaluated prompt prefix is saved here, to start faster next time.
+    cache_dir: Path = field(default_factory=lambda: _env_path("RAG_CACHE_DIR", ROOT / ".rag-cache"))
     n_ctx: int = field(default_factory=lambda: _env_int("RAG_N_CTX", 4096))
     n_threads: int = field(default_factory=lambda: _env_int("RAG_THREADS", os.cpu_count() or 2))
     max_answer_tokens: int = 96
@@ -49,6 +50,7 @@ class Settings:
         # Paths may come in as strings from callers.
         object.__setattr__(self, "corpus_dir", Path(self.corpus_dir))
         object.__setattr__(self, "model_path", Path(self.model_path))
+        object.__setattr__(self, "cache_dir", Path(self.cache_dir))
         if self.index_dir is not None:
             object.__setattr__(self, "index_dir", Path(self.index_dir))
 

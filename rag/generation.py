@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import atexit
+import ctypes
+import hashlib
+import json
+import logging
+import os
+import struct
 import threading
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+
 from rag.prompting import Message
 from rag.weights import check_model_file
+
+log = logging.getLogger(__name__)
 
 
 class Generator:
@@ -33,6 +43,7 @@ class Generator:
                                "Run `bash scripts/setup.sh` to fetch it again.") from exc
         # Freed before the interpreter tears down the modules its destructor needs.
         atexit.register(self.llm.close)
+        self.model_path = model_path
         self.n_ctx = n_ctx
         self.lock = threading.Lock()
         self.primed = False
@@ -40,16 +51,77 @@ class Generator:
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
-    def prime(self, prefix: Sequence[Message]) -> None:
+    def prime(self, prefix: Sequence[Message], cache_dir: Path | None = None) -> None:
         """Evaluate a prompt prefix every request shares, once, so its KV cache is ready.
 
         llama.cpp reuses the longest common prefix of the previous prompt, so after this the
-        first real question pays only for its own passages and question.
+        first real question pays only for its own passages and question. The evaluated state
+        is saved in `cache_dir`: the next process loads it in milliseconds instead of spending
+        seconds reading the prefix again.
         """
         with self.lock:
-            if not self.primed:
+            if self.primed:
+                return
+            saved = cache_dir / f"prefix-{self._state_key(prefix)}.kv" if cache_dir else None
+            if saved is None or not self._load_state(saved):
                 self.llm.create_chat_completion(list(prefix), temperature=0.0, max_tokens=1)
-                self.primed = True
+                if saved is not None:
+                    self._save_state(saved)
+            self.primed = True
+
+    def _state_key(self, prefix: Sequence[Message]) -> str:
+        """Changes whenever the saved state would differ: other model file, prefix, context or llama.cpp."""
+        import llama_cpp
+
+        stat = self.model_path.stat()
+        what = [list(prefix), str(self.model_path), stat.st_size, stat.st_mtime_ns, self.n_ctx,
+                llama_cpp.__version__]
+        return hashlib.sha256(json.dumps(what).encode()).hexdigest()[:16]
+
+    def _save_state(self, path: Path) -> None:
+        """File layout: sha256 of the rest, token count, the tokens, llama.cpp's state bytes."""
+        import llama_cpp
+
+        size = llama_cpp.llama_state_get_size(self.llm.ctx)
+        state = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_get_data(self.llm.ctx, state, size)
+        tokens = np.asarray(self.llm.input_ids[: self.llm.n_tokens], dtype=np.int32)
+        body = struct.pack("<I", len(tokens)) + tokens.tobytes() + bytes(state)[:written]
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(hashlib.sha256(body).digest() + body)
+            os.replace(tmp, path)
+        except OSError as exc:  # a read-only checkout still works, only slower to start
+            tmp.unlink(missing_ok=True)
+            log.warning("Could not save the model's prefix state to %s: %s", path, exc)
+
+    def _load_state(self, path: Path) -> bool:
+        """Restore a state `_save_state` wrote; False (and a clean context) if it can't be used."""
+        import llama_cpp
+
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            log.warning("Could not read %s (%s); evaluating the prompt prefix instead.", path, exc)
+            return False
+        body = data[32:]
+        if len(data) < 36 or hashlib.sha256(body).digest() != data[:32]:
+            log.warning("%s is damaged; evaluating the prompt prefix instead.", path)
+            return False
+        (n,) = struct.unpack_from("<I", body)
+        tokens = np.frombuffer(body, dtype=np.int32, count=n, offset=4)
+        state = body[4 + 4 * n :]
+        buffer = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
+        if n > self.n_ctx or llama_cpp.llama_state_set_data(self.llm.ctx, buffer, len(state)) != len(state):
+            log.warning("%s does not fit this model; evaluating the prompt prefix instead.", path)
+            self.llm.reset()  # the next evaluation starts from position 0 and clears the cache
+            return False
+        self.llm.input_ids[:n] = tokens
+        self.llm.n_tokens = n
+        return True
 
     def stream(self, messages: Sequence[Message], max_tokens: int) -> Iterator[str]:
         """Yield the answer's text piece by piece; greedy decoding, so answers are repeatable."""

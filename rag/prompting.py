@@ -29,10 +29,12 @@ SYSTEM_PROMPT = (
 # they cost prompt time once per process, not per question.
 _EXAMPLE_PASSAGES = (
     "Passages:\n"
-    "[1] (Wednesday 5 March 2025) The council of Dunmore voted 7-2 on Tuesday (4 March 2025) to "
-    "build a new bridge over the Slane river. The mayor, Ellen Park, said work would start in June.\n\n"
-    "[2] (Wednesday 5 March 2025) Dunmore Rovers lost 2-0 to Carlow Town on Saturday (1 March 2025), "
-    "their third defeat in a row.\n\nQuestion: "
+    "Article of Wednesday 5 March 2025:\n"
+    "[1] The council of Dunmore voted 7-2 on Tuesday (4 March 2025) to build a new bridge over the "
+    "Slane river. The mayor, Ellen Park, said work would start in June.\n\n"
+    "Article of Sunday 2 March 2025:\n"
+    "[2] Dunmore Rovers lost 2-0 to Carlow Town on Saturday (1 March 2025), their third defeat in a row."
+    "\n\nQuestion: "
 )
 FEW_SHOT: list[dict[str, str]] = [
     {"role": "user", "content": _EXAMPLE_PASSAGES + "Who is Dunmore's mayor?"},
@@ -78,10 +80,26 @@ def annotate_dates(text: str, published: dt.date | None) -> str:
     return _RELATIVE_DAY.sub(lambda m: f"{m.group()} ({resolve_day(m.group(), published):%-d %B %Y})", text)
 
 
+def _annotated(passage: Passage) -> str:
+    return f"[{passage.n}] {annotate_dates(passage.chunk.text, passage.chunk.date)}"
+
+
+def _article_header(passage: Passage) -> str:
+    return f"Article of {format_date(passage.chunk.date)}:" if passage.chunk.date else "Article:"
+
+
 def render_passage(passage: Passage) -> str:
-    chunk = passage.chunk
-    header = f"[{passage.n}] ({format_date(chunk.date)})" if chunk.date else f"[{passage.n}]"
-    return f"{header} {annotate_dates(chunk.text, chunk.date)}"
+    """One passage with its article's date: what a citation of it is checked against."""
+    return f"{_article_header(passage)}\n{_annotated(passage)}"
+
+
+def render_passages(passages: Sequence[Passage]) -> str:
+    """The prompt's passages; consecutive passages of one article share its header (fewer tokens)."""
+    blocks = []
+    for i, passage in enumerate(passages):
+        same_article = i > 0 and passages[i - 1].chunk.doc_id == passage.chunk.doc_id
+        blocks.append(_annotated(passage) if same_article else render_passage(passage))
+    return "\n\n".join(blocks)
 
 
 def strip_markers(text: str) -> str:
@@ -105,7 +123,7 @@ def build_messages(
     passages = list(passages)
 
     def assemble() -> list[Message]:
-        body = "\n\n".join(render_passage(p) for p in passages) or "(no passages)"
+        body = render_passages(passages) or "(no passages)"
         user = f"Passages:\n{body}\n\nQuestion: {question}"
         return [*PREFIX, *history, {"role": "user", "content": user}]
 

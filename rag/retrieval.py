@@ -6,7 +6,7 @@ Reciprocal rank fusion combines the two rankings without calibrating their score
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import bm25s
 import numpy as np
@@ -45,7 +45,7 @@ class Retriever:
         return [int(i) for i, s in zip(ids[0], scores[0]) if s > 0]
 
     def retrieve(self, query: str, top_k: int) -> list[Passage]:
-        """The top_k chunks for `query`, numbered from 1, best first."""
+        """The top_k chunks for `query`, numbered from 1 in reading order (`in_reading_order`)."""
         if not self.index.chunks:
             return []
         query_vector = embedding.embed_query(query)
@@ -63,10 +63,30 @@ class Retriever:
                 best.append(i)
             if len(best) == top_k:
                 break
-        chunks = [self.index.chunks[i] for i in best]
-        similarities = self._similarities(query_vector, best)
-        return [Passage(n, chunk, sim) for n, (chunk, sim) in enumerate(zip(chunks, similarities), start=1)]
+        picked = list(zip([self.index.chunks[i] for i in best], self._similarities(query_vector, best)))
+        return [Passage(n, chunk, sim) for n, (chunk, sim) in enumerate(in_reading_order(picked), start=1)]
 
     def _similarities(self, query_vector: np.ndarray, positions: list[int]) -> list[float]:
         vectors = np.stack([self.index.vectors.reconstruct(i) for i in positions])
         return [float(s) for s in vectors @ query_vector]
+
+
+def in_reading_order(picked: list[tuple[Chunk, float]]) -> list[tuple[Chunk, float]]:
+    """Chunks grouped by article (the best article first), each article's in text order, and
+    overlapping neighbours joined into one: the prompt then dates each article once and carries
+    each sentence once, and the model reads the article's sentences in their own order."""
+    by_article: dict[str, list[tuple[Chunk, float]]] = {}
+    for chunk, similarity in picked:
+        by_article.setdefault(chunk.doc_id, []).append((chunk, similarity))
+    ordered: list[tuple[Chunk, float]] = []
+    for parts in by_article.values():
+        for chunk, similarity in sorted(parts, key=lambda part: part[0].start):
+            last, last_similarity = ordered[-1] if ordered else (None, 0.0)
+            if last is not None and last.doc_id == chunk.doc_id and chunk.start <= last.end:
+                # `text == article[start:end]`, so the overlap is cut off by offsets
+                tail = chunk.text[last.end - chunk.start :]
+                joined = replace(last, text=last.text + tail, end=max(last.end, chunk.end))
+                ordered[-1] = (joined, max(last_similarity, similarity))
+            else:
+                ordered.append((chunk, similarity))
+    return ordered

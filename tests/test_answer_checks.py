@@ -6,8 +6,8 @@ from hypothesis import strategies as st
 
 from rag.answer import check_citations, clean_question, parse_markers
 from rag.chunking import Chunk
-from rag.prompting import FEW_SHOT, REFUSAL, build_messages, prompt_size, resolve_day
-from rag.retrieval import Passage
+from rag.prompting import FEW_SHOT, REFUSAL, build_messages, prompt_size, render_passages, resolve_day
+from rag.retrieval import Passage, in_reading_order
 
 MONDAY = dt.date(2025, 5, 19)
 
@@ -97,3 +97,19 @@ def test_prompt_is_trimmed_to_the_budget_history_first():
     assert "[2]" in tight[-1]["content"] and "[3]" not in tight[-1]["content"]
     with pytest.raises(ValueError, match="too long"):
         build_messages(QUESTION, PASSAGES, history, count, budget=10)
+
+
+def test_passages_are_read_in_article_order_with_overlaps_joined_and_one_header_per_article():
+    article = "One. Two three. Four five. Six. Seven eight."
+
+    def chunk(doc: str, start: int, end: int) -> Chunk:
+        return Chunk(f"{doc}#{start}", doc, f"{doc}.txt", "T", MONDAY if doc == "a" else None, article[start:end],
+                     start, end)
+    # best first: a later chunk of a, an unrelated article b, then a's first chunk overlapping the later one
+    picked = [(chunk("a", 5, 26), 0.9), (chunk("b", 0, 4), 0.8), (chunk("a", 0, 15), 0.4), (chunk("a", 32, 44), 0.3)]
+    ordered = in_reading_order(picked)
+    assert [(c.doc_id, c.text, s) for c, s in ordered] == [
+        ("a", article[0:26], 0.9), ("a", article[32:44], 0.3), ("b", "One.", 0.8)]
+    passages = [Passage(n, c, s) for n, (c, s) in enumerate(ordered, start=1)]
+    assert render_passages(passages) == (
+        f"Article of Monday 19 May 2025:\n[1] {article[0:26]}\n\n[2] {article[32:44]}\n\nArticle:\n[3] One.")

@@ -83,3 +83,36 @@ def test_a_long_history_is_trimmed_to_the_context(seed_bot):
                for i in range(2 * seed_bot.settings.history_turns)]
     result = seed_bot.answer("Where were the direct negotiations held?", history=history)
     assert "istanbul" in result.text.lower()
+
+
+def test_the_evaluated_prefix_is_saved_and_reused_by_the_next_process(tmp_path, caplog):
+    from rag import Settings
+    from rag.generation import Generator
+    from rag.prompting import PREFIX
+
+    settings = Settings()
+    question = [*PREFIX, {"role": "user", "content": "Passages:\n[1] The sky over Dunmore turned green on "
+                                                     "Friday.\n\nQuestion: What colour did the sky turn?"}]
+
+    def fresh_answer() -> tuple[Generator, str]:  # a new llama.cpp context, as in a new process
+        generator = Generator(settings.model_path, 2048, settings.n_threads)
+        generator.prime(PREFIX, tmp_path)
+        return generator, "".join(generator.stream(question, 16))
+
+    first, expected = fresh_answer()
+    first.llm.close()
+    assert "green" in expected.lower()
+    [saved] = tmp_path.glob("prefix-*.kv")
+
+    second = Generator(settings.model_path, 2048, settings.n_threads)
+    second.prime(PREFIX, tmp_path)
+    assert second.llm.n_tokens > 500  # the prefix is in the KV cache without being evaluated
+    assert "".join(second.stream(question, 16)) == expected
+    second.llm.close()
+
+    damaged = bytearray(saved.read_bytes())
+    damaged[-1000] ^= 0xFF
+    saved.write_bytes(damaged)
+    third, answer = fresh_answer()
+    assert "damaged" in caplog.text and answer == expected
+    third.llm.close()
