@@ -33,6 +33,12 @@ class Chunk:
     start: int  # character offsets in the article's text
     end: int
 
+    @property
+    def indexed_text(self) -> str:
+        """What search matches: the chunk under its article's title, so that a chunk that only
+        says "the hospital" is still found by the hospital's name."""
+        return f"{self.title}\n{self.text}"
+
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) of each sentence, whitespace trimmed, in order."""

@@ -62,7 +62,7 @@ class Generator:
         with self.lock:
             if self.primed:
                 return
-            saved = cache_dir / f"prefix-{self._state_key(prefix)}.kv" if cache_dir else None
+            saved = cache_dir / f"{self.model_path.stem}-{self._state_key(prefix)}.kv" if cache_dir else None
             if saved is None or not self._load_state(saved):
                 self.llm.create_chat_completion(list(prefix), temperature=0.0, max_tokens=1)
                 if saved is not None:
@@ -92,6 +92,9 @@ class Generator:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp.write_bytes(hashlib.sha256(body).digest() + body)
             os.replace(tmp, path)
+            for stale in path.parent.glob(f"{self.model_path.stem}-*.kv"):  # an older prefix of this model
+                if stale != path:
+                    stale.unlink(missing_ok=True)
         except OSError as exc:  # a read-only checkout still works, only slower to start
             tmp.unlink(missing_ok=True)
             log.warning("Could not save the model's prefix state to %s: %s", path, exc)

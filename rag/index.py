@@ -191,7 +191,7 @@ def sync(corpus_dir: Path, index_dir: Path, *, max_chars: int, overlap: int, pro
     `loaded` is this process's copy, reused when no other process has written a newer one, so a
     check before every question costs a directory listing, not an index load.
     """
-    chunking = f"sentences max_chars={max_chars} overlap={overlap}"
+    chunking = f"sentences max_chars={max_chars} overlap={overlap} titled"
     index_dir.mkdir(parents=True, exist_ok=True)
     with FileLock(str(index_dir / ".lock"), timeout=LOCK_TIMEOUT_S):
         report = SyncReport()
@@ -239,7 +239,7 @@ def sync(corpus_dir: Path, index_dir: Path, *, max_chars: int, overlap: int, pro
         with tqdm(total=len(new_chunks), desc="Embedding chunks", unit="chunk", disable=not progress) as bar:
             for start in range(0, len(new_chunks), batch):
                 part = new_chunks[start : start + batch]
-                vectors.add(embedding.embed([c.text for c in part]))
+                vectors.add(embedding.embed([c.indexed_text for c in part]))
                 bar.update(len(part))
         index = Index(index.manifest, [index.chunks[i] for i in keep] + new_chunks, vectors)
         index.manifest.files = records

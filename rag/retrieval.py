@@ -36,7 +36,7 @@ class Retriever:
     def _bm25_ranking(self, query: str, k: int) -> list[int]:
         if self._bm25 is None:
             self._bm25 = bm25s.BM25()
-            self._bm25.index(bm25s.tokenize([c.text for c in self.index.chunks], stopwords="en",
+            self._bm25.index(bm25s.tokenize([c.indexed_text for c in self.index.chunks], stopwords="en",
                                             show_progress=False), show_progress=False)
         tokens = bm25s.tokenize([query], stopwords="en", show_progress=False)
         if not tokens.ids[0]:

@@ -44,7 +44,8 @@ def test_adding_editing_removing_embeds_only_what_changed(tmp_path, embedded):
     _write(corpus, "c.txt", "Gamma farmers expect a record harvest.")
     index, report = store.sync(corpus, index_dir, **SYNC)
     assert report.changed == ["b.txt"] and report.added == ["c.txt"]
-    assert sorted(embedded) == ["Beta club lost the cup final 0-3.", "Gamma farmers expect a record harvest."]
+    assert sorted(embedded) == sorted(c.indexed_text for c in index.chunks if c.doc_id != "a.txt")
+    assert any(text.endswith("\nGamma farmers expect a record harvest.") for text in embedded)
 
     (corpus / "a.txt").unlink()
     embedded.clear()
@@ -53,7 +54,7 @@ def test_adding_editing_removing_embeds_only_what_changed(tmp_path, embedded):
     assert sorted(c.doc_id for c in index.chunks) == ["b.txt", "c.txt"]
     # the kept vectors still belong to their chunks
     for i, chunk in enumerate(index.chunks):
-        assert float(index.vectors.reconstruct(i) @ embedding.embed([chunk.text])[0]) > 0.99
+        assert float(index.vectors.reconstruct(i) @ embedding.embed([chunk.indexed_text])[0]) > 0.99
     best, _ = index.search(embedding.embed_query("harvest of the farmers"), 1)[0]
     assert index.chunks[best].doc_id == "c.txt"
 
@@ -159,3 +160,18 @@ def test_a_bot_sees_articles_added_edited_and_deleted_between_questions(tmp_path
     report = bot.refresh(progress=False)
     assert report.added == ["b.txt"] and report.removed == ["a.txt"]
     assert [c.doc_id for c in bot.index.chunks] == ["b.txt"]
+
+
+def test_a_chunk_is_found_by_its_article_title(tmp_path):
+    from rag.retrieval import Retriever
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    for place, staff in (("Stonemoor", 84), ("Renworth", 12)):
+        _write(corpus, f"{place}.txt", f"{place} General Hospital opens a maternity unit\n\n"
+                                       f"Patients were shown around at an open day.\n\n"
+                                       f"The hospital has recruited {staff} extra staff to run it.")
+    index, _ = store.sync(corpus, tmp_path / "i", max_chars=60, overlap=0, progress=False)
+    # the staff sentence names no hospital: only the title tells the two apart
+    [passage] = Retriever(index).retrieve("How many extra staff did Stonemoor General Hospital recruit?", 1)
+    assert passage.chunk.doc_id == "Stonemoor.txt" and "84 extra staff" in passage.chunk.text

@@ -99,10 +99,12 @@ def test_the_evaluated_prefix_is_saved_and_reused_by_the_next_process(tmp_path, 
         generator.prime(PREFIX, tmp_path)
         return generator, "".join(generator.stream(question, 16))
 
+    stale = tmp_path / f"{settings.model_path.stem}-from-an-older-prefix.kv"
+    stale.write_bytes(b"old")
     first, expected = fresh_answer()
     first.llm.close()
     assert "green" in expected.lower()
-    [saved] = tmp_path.glob("prefix-*.kv")
+    [saved] = tmp_path.glob("*.kv")  # saved, and the older prefix's file removed
 
     second = Generator(settings.model_path, 2048, settings.n_threads)
     second.prime(PREFIX, tmp_path)

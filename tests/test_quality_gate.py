@@ -13,9 +13,9 @@ from tests.conftest import ROOT
 
 pytestmark = pytest.mark.model
 
-# Measured (1.5B model, top 3 x 300-character passages): accuracy 0.65, refusals 0.38, citation
-# precision 0.75 on answered questions.
-FLOORS = {"accuracy": 0.58, "refusal_accuracy": 0.30, "citation_precision": 0.65}
+# Measured (1.5B model, top 3 x 250-character passages): accuracy 0.67, refusals 0.54, citation
+# precision 0.82 on answered questions.
+FLOORS = {"accuracy": 0.60, "refusal_accuracy": 0.45, "citation_precision": 0.72}
 
 
 def test_seed_evaluation_meets_the_floors(seed_bot):
