@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 LOCK_TIMEOUT_S = 600
 # Exact search over up to this many chunks stays under ~10 ms on two cores; above it, HNSW
-# (graph search, recall ~0.99 at efSearch 64; `python -m rag.bench --scale` measures both).
+# (graph search; `python -m rag.bench --scale` measures its recall against exact search).
 HNSW_MIN_CHUNKS = 50_000
 
 
@@ -157,7 +157,8 @@ def new_vector_index(size: int) -> faiss.Index:
         return faiss.IndexFlatIP(embedding.DIMENSION)
     graph = faiss.IndexHNSWFlat(embedding.DIMENSION, 32, faiss.METRIC_INNER_PRODUCT)
     graph.hnsw.efConstruction = 80
-    graph.hnsw.efSearch = 64
+    # Measured on 240k chunks: recall@10 0.89 at 64, 0.96 at 128 (0.8 ms), 0.996 at 256 (1.3 ms)
+    graph.hnsw.efSearch = 128
     return graph
 
 

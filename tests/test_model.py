@@ -72,10 +72,11 @@ def test_instructions_inside_an_article_do_not_steer_answers(tmp_path, seed_corp
 
 
 def test_a_cancelled_answer_frees_the_model(seed_bot):
-    stream = seed_bot.stream("What word did Trump use for the war in Ukraine?")
+    question = "In a bid to end what did Trump say he would call Putin?"
+    stream = seed_bot.stream(question)
     next(stream)  # the first token arrived: the browser closes
     stream.close()
-    assert "bloodbath" in seed_bot.answer("What word did Trump use for the war in Ukraine?").text.lower()
+    assert "bloodbath" in seed_bot.answer(question).text.lower()
 
 
 def test_a_long_history_is_trimmed_to_the_context(seed_bot):
