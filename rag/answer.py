@@ -10,7 +10,9 @@ A small model sometimes cites the wrong passage, cites nothing, or answers from 
 So each answer sentence is checked against the passages: its words that are not already in
 the question must mostly appear in the passage it cites. Unsupported markers are moved to the
 passage that does support the sentence, or dropped; an answer left with no support at all
-becomes the plain refusal, citing nothing.
+becomes the plain refusal, citing nothing. So does an answer the model wrote while it gave
+the refusal a fair chance (`Settings.refusal_doubt`), unless its passages repeat nearly all of
+the question's words: such doubtful answers are mostly guesses from a passage on a nearby topic.
 """
 
 from __future__ import annotations
@@ -26,10 +28,13 @@ from pathlib import Path
 from rag import index as index_store
 from rag.config import Settings
 from rag.generation import Generator, load_generator
-from rag.prompting import PREFIX, REFUSAL, Message, build_messages, prompt_size, render_passage
+from rag.prompting import PREFIX, REFUSAL, Message, build_messages, passage_evidence, prompt_size
 from rag.retrieval import Passage, Retriever
 
 MIN_SUPPORT = 0.5  # share of an answer sentence's new words that its passage must contain
+# A doubtful answer (Settings.refusal_doubt) stands only when its passages repeat at least this
+# share of the question's words: then they are about what was asked, not a near miss.
+CLOSE_MATCH = 0.8
 
 _MARKERS = re.compile(r"\s*\[(?:passages?\s*)?(\d+(?:\s*[,;]\s*\d+)*)\]", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“])")
@@ -106,11 +111,17 @@ def support(claim: str, question: str, passage_text: str) -> float:
     return len(new & words(passage_text)) / len(new) if new else 0.0
 
 
+def question_overlap(question: str, passage_text: str) -> float:
+    """Share of the question's words (stopwords aside) that the passage contains."""
+    asked = words(question)
+    return len(asked & words(passage_text)) / len(asked) if asked else 1.0
+
+
 def check_citations(raw: str, question: str, passages: Sequence[Passage]) -> tuple[str, list[int]]:
     """The answer with only supported markers, and the passage numbers it cites; REFUSAL if none."""
     if is_refusal(raw):
         return REFUSAL, []
-    rendered = {p.n: render_passage(p) for p in passages}
+    rendered = {p.n: passage_evidence(p) for p in passages}
     kept: list[str] = []
     cited: list[int] = []
     for sentence in _SENTENCE_END.split(raw.strip()):
@@ -212,13 +223,17 @@ class RAG:
         raw = ""
         first_token = None
         pieces = 0
-        for piece in generator.stream(messages, s.max_answer_tokens):
+        refusal_odds = generator.opening_odds(REFUSAL)
+        for piece in generator.stream(messages, s.max_answer_tokens, refusal_odds):
             first_token = first_token or time.perf_counter()
             raw += piece
             pieces += 1
             yield piece
         generated = time.perf_counter()
         text, cited = check_citations(raw, question, passages)
+        evidence = " ".join(passage_evidence(p) for p in passages if p.n in cited)
+        if cited and refusal_odds.probability >= s.refusal_doubt and question_overlap(question, evidence) < CLOSE_MATCH:
+            text, cited = REFUSAL, []
         by_n = {p.n: p for p in passages}
         citations = [
             Citation(n, by_n[n].chunk.doc_id, by_n[n].chunk.title, by_n[n].chunk.date, by_n[n].chunk.text,

@@ -22,6 +22,11 @@ def _env_int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
 def default_index_dir(corpus_dir: Path) -> Path:
     """One index folder per corpus, so that two corpora never share (and rebuild) one index."""
     key = hashlib.sha1(str(corpus_dir.resolve()).encode()).hexdigest()[:10]
@@ -44,6 +49,10 @@ class Settings:
     n_ctx: int = field(default_factory=lambda: _env_int("RAG_N_CTX", 4096))
     n_threads: int = field(default_factory=lambda: _env_int("RAG_THREADS", os.cpu_count() or 2))
     max_answer_tokens: int = 96
+    # An answer is declined when the model gave the refusal at least this probability as its
+    # opening (OpeningOdds) and its passages miss some of the question's words (answer.py).
+    # README, "Evaluation", has what 0.1 bought; 1.0 turns the check off.
+    refusal_doubt: float = field(default_factory=lambda: _env_float("RAG_REFUSAL_DOUBT", 0.1))
     max_question_chars: int = 2000
     history_turns: int = 2  # earlier question/answer pairs shown to the model
 

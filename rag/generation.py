@@ -11,6 +11,7 @@ import os
 import struct
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -20,6 +21,29 @@ from rag.prompting import Message
 from rag.weights import check_model_file
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class OpeningOdds:
+    """The model's probability of opening its answer with `tokens`, up to where its answer leaves them.
+
+    A llama.cpp logits processor: it reads the same logits the answer is sampled from, so it
+    costs no extra model call. For the refusal's tokens it measures how close the model came to
+    declining: an answer it wrote while the refusal had a fair chance is often a guess.
+    """
+
+    tokens: list[int]
+    probability: float = 1.0
+    _prompt_tokens: int | None = field(default=None, repr=False)
+
+    def __call__(self, input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        if self._prompt_tokens is None:
+            self._prompt_tokens = len(input_ids)
+        written = [int(t) for t in input_ids[self._prompt_tokens :]]
+        if len(written) < len(self.tokens) and written == self.tokens[: len(written)]:
+            shifted = np.exp(scores - scores.max())
+            self.probability *= float(shifted[self.tokens[len(written)]] / shifted.sum())
+        return scores
 
 
 class Generator:
@@ -50,6 +74,9 @@ class Generator:
 
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def opening_odds(self, text: str) -> OpeningOdds:
+        return OpeningOdds(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def prime(self, prefix: Sequence[Message], cache_dir: Path | None = None) -> None:
         """Evaluate a prompt prefix every request shares, once, so its KV cache is ready.
@@ -126,11 +153,17 @@ class Generator:
         self.llm.n_tokens = n
         return True
 
-    def stream(self, messages: Sequence[Message], max_tokens: int) -> Iterator[str]:
+    def stream(
+        self, messages: Sequence[Message], max_tokens: int, odds: OpeningOdds | None = None
+    ) -> Iterator[str]:
         """Yield the answer's text piece by piece; greedy decoding, so answers are repeatable."""
+        from llama_cpp import LogitsProcessorList
+
+        processors = LogitsProcessorList([odds]) if odds else None
         with self.lock:
             for part in self.llm.create_chat_completion(
-                list(messages), temperature=0.0, max_tokens=max_tokens, stream=True
+                list(messages), temperature=0.0, max_tokens=max_tokens, stream=True,
+                logits_processor=processors,
             ):
                 delta = part["choices"][0]["delta"].get("content")
                 if delta:

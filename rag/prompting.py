@@ -80,17 +80,14 @@ def annotate_dates(text: str, published: dt.date | None) -> str:
     return _RELATIVE_DAY.sub(lambda m: f"{m.group()} ({resolve_day(m.group(), published):%-d %B %Y})", text)
 
 
-def _annotated(passage: Passage) -> str:
-    return f"[{passage.n}] {annotate_dates(passage.chunk.text, passage.chunk.date)}"
-
-
 def _article_header(passage: Passage) -> str:
     return f"Article of {format_date(passage.chunk.date)}:" if passage.chunk.date else "Article:"
 
 
-def render_passage(passage: Passage) -> str:
-    """One passage with its article's date: what a citation of it is checked against."""
-    return f"{_article_header(passage)}\n{_annotated(passage)}"
+def passage_evidence(passage: Passage) -> str:
+    """What a citation of a passage is checked against: its article's date and its text as the
+    model read it (dates resolved), without its [n], which would otherwise support an answer "n"."""
+    return f"{_article_header(passage)}\n{annotate_dates(passage.chunk.text, passage.chunk.date)}"
 
 
 def render_passages(passages: Sequence[Passage]) -> str:
@@ -98,7 +95,8 @@ def render_passages(passages: Sequence[Passage]) -> str:
     blocks = []
     for i, passage in enumerate(passages):
         same_article = i > 0 and passages[i - 1].chunk.doc_id == passage.chunk.doc_id
-        blocks.append(_annotated(passage) if same_article else render_passage(passage))
+        header = "" if same_article else f"{_article_header(passage)}\n"
+        blocks.append(f"{header}[{passage.n}] {annotate_dates(passage.chunk.text, passage.chunk.date)}")
     return "\n\n".join(blocks)
 
 

@@ -1,11 +1,13 @@
 import datetime as dt
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from rag.answer import check_citations, clean_question, parse_markers
 from rag.chunking import Chunk
+from rag.generation import OpeningOdds
 from rag.prompting import FEW_SHOT, REFUSAL, build_messages, prompt_size, render_passages, resolve_day
 from rag.retrieval import Passage, in_reading_order
 
@@ -47,6 +49,24 @@ def test_wrong_or_invalid_marker_moves_to_the_supporting_passage():
 def test_answer_no_passage_supports_becomes_a_refusal():
     raw = "The call lasted two hours and ended with a handshake [3]."
     assert check_citations(raw, "How long did the call with Trump last?", PASSAGES) == (REFUSAL, [])
+
+
+def test_a_passage_number_is_not_evidence_for_the_same_number():
+    # "[3]" heads passage 3 in the prompt, but it is no evidence that three officials came
+    assert check_citations("3 [3].", "How many US officials attended?", PASSAGES) == (REFUSAL, [])
+
+
+def test_opening_odds_follow_the_refusal_until_the_answer_leaves_it():
+    prompt = np.array([7, 8, 9])
+    logits = np.log(np.array([0.2, 0.5, 0.3]))  # the refusal's tokens are 0 then 1
+    odds = OpeningOdds([0, 1])
+    odds(prompt, logits)  # first token: P(0) = 0.2
+    odds(np.append(prompt, 0), logits)  # the answer opened like the refusal: P(1) = 0.5
+    assert odds.probability == pytest.approx(0.1)
+    departed = OpeningOdds([0, 1])
+    departed(prompt, logits)
+    departed(np.append(prompt, 2), logits)  # the answer took token 2: later steps don't count
+    assert departed.probability == pytest.approx(0.2)
 
 
 def test_model_refusals_are_normalised():

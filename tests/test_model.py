@@ -119,3 +119,18 @@ def test_the_evaluated_prefix_is_saved_and_reused_by_the_next_process(tmp_path, 
     third, answer = fresh_answer()
     assert "damaged" in caplog.text and answer == expected
     third.llm.close()
+
+
+def test_a_guess_from_a_passage_on_a_nearby_fact_is_declined(tmp_path):
+    from rag import RAG
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    # The article gives 147 new jobs, not how many people the company employs.
+    article = ROOT / "eval" / "multi" / "corpus" / "122_vantora_energy_results.txt"
+    (corpus / "vantora.txt").write_text(article.read_text())
+    bot = RAG(corpus_dir=corpus, index_dir=tmp_path / "index")
+    question = "How many people does Vantora Energy employ?"
+    assert bot.answer(question).refused
+    unchecked = RAG(corpus_dir=corpus, index_dir=tmp_path / "index", refusal_doubt=1.0).answer(question)
+    assert "147" in unchecked.text  # without the doubt check the model's guess would stand
