@@ -72,11 +72,14 @@ class Generator:
         self.lock = threading.Lock()
         self.primed = False
 
+    def tokenize(self, text: str) -> list[int]:
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+
     def count_tokens(self, text: str) -> int:
-        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+        return len(self.tokenize(text))
 
     def opening_odds(self, text: str) -> OpeningOdds:
-        return OpeningOdds(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+        return OpeningOdds(self.tokenize(text))
 
     def prime(self, prefix: Sequence[Message], cache_dir: Path | None = None) -> None:
         """Evaluate a prompt prefix every request shares, once, so its KV cache is ready.
