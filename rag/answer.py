@@ -13,6 +13,7 @@ passage that does support the sentence, or dropped; an answer left with no suppo
 becomes the plain refusal, citing nothing. So does an answer the model wrote while it gave
 the refusal a fair chance (`Settings.refusal_doubt`), unless its passages repeat nearly all of
 the question's words: such doubtful answers are mostly guesses from a passage on a nearby topic.
+And so does an answer without a number to "how many", or without a name to "the name of".
 """
 
 from __future__ import annotations
@@ -28,7 +29,15 @@ from pathlib import Path
 from rag import index as index_store
 from rag.config import Settings
 from rag.generation import Generator, load_generator
-from rag.prompting import PREFIX, REFUSAL, Message, build_messages, passage_evidence, prompt_size
+from rag.prompting import (
+    PREFIX,
+    REFUSAL,
+    Message,
+    build_messages,
+    passage_evidence,
+    prompt_size,
+    strip_markers,
+)
 from rag.retrieval import Passage, Retriever
 
 MIN_SUPPORT = 0.5  # share of an answer sentence's new words that its passage must contain
@@ -45,6 +54,13 @@ _REFUSAL = re.compile(
     r"no (?:information|mention)|(?:cannot|can't|unable to) (?:answer|determine|find)",
     re.IGNORECASE,
 )
+# "How many" wants a count, "the name of" a name: an answer without one is a near miss.
+_COUNT_QUESTION = re.compile(r"^how many\b", re.IGNORECASE)
+_NAME_QUESTION = re.compile(r"\bname of\b", re.IGNORECASE)
+_COUNT = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|twenty|"
+                    r"thirty|forty|fifty|sixty|seventy|eighty|ninety|dozens?|hundreds?|thousands?|millions?|"
+                    r"billions?)\b", re.IGNORECASE)
+_CAPITALISED = re.compile(r"\b[A-Z][\w'’-]*")
 _STOPWORDS = frozenset(
     "a an the and or but of to in on at by for with from as is are was were be been being that "
     "this these those it its he she they them his her their who whom whose which what when where "
@@ -115,6 +131,23 @@ def question_overlap(question: str, passage_text: str) -> float:
     """Share of the question's words (stopwords aside) that the passage contains."""
     asked = words(question)
     return len(asked & words(passage_text)) / len(asked) if asked else 1.0
+
+
+def answers_the_kind(question: str, answer: str) -> bool:
+    """False when the question asks for a count or a name and the answer holds none."""
+    if _COUNT_QUESTION.search(question):
+        return bool(_COUNT.search(strip_markers(answer)))
+    if _NAME_QUESTION.search(question):
+        names = {w.lower() for w in _CAPITALISED.findall(answer)} - _STOPWORDS - words(question)
+        return bool(names)
+    return True
+
+
+def is_doubtful(question: str, answer: str, evidence: str, refusal_probability: float, doubt: float) -> bool:
+    """Whether a supported answer is still declined: the model hesitated over it and its passages
+    are a near miss (they miss a fifth of the question's words), or it is not what was asked for."""
+    near_miss = question_overlap(question, evidence) < CLOSE_MATCH
+    return (refusal_probability >= doubt and near_miss) or not answers_the_kind(question, answer)
 
 
 def check_citations(raw: str, question: str, passages: Sequence[Passage]) -> tuple[str, list[int]]:
@@ -232,7 +265,7 @@ class RAG:
         generated = time.perf_counter()
         text, cited = check_citations(raw, question, passages)
         evidence = " ".join(passage_evidence(p) for p in passages if p.n in cited)
-        if cited and refusal_odds.probability >= s.refusal_doubt and question_overlap(question, evidence) < CLOSE_MATCH:
+        if cited and is_doubtful(question, text, evidence, refusal_odds.probability, s.refusal_doubt):
             text, cited = REFUSAL, []
         by_n = {p.n: p for p in passages}
         citations = [

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rag.answer import check_citations, clean_question, parse_markers
+from rag.answer import answers_the_kind, check_citations, clean_question, parse_markers
 from rag.chunking import Chunk
 from rag.generation import OpeningOdds
 from rag.prompting import FEW_SHOT, REFUSAL, build_messages, prompt_size, render_passages, resolve_day
@@ -67,6 +67,16 @@ def test_opening_odds_follow_the_refusal_until_the_answer_leaves_it():
     departed(prompt, logits)
     departed(np.append(prompt, 2), logits)  # the answer took token 2: later steps don't count
     assert departed.probability == pytest.approx(0.2)
+
+
+def test_a_count_or_a_name_must_be_in_the_answer_when_asked_for():
+    assert answers_the_kind("How many stations does the line have?", "Four [1].")
+    assert answers_the_kind("How many people were uprooted?", "Millions [2].")
+    assert not answers_the_kind("How many drones did Russia launch?", "A record number of drones [2].")
+    assert answers_the_kind("What is the name of Dunmore's mayor?", "Ellen Park [1].")
+    assert not answers_the_kind("What was the name of the man killed in the Kherson region?",
+                                "The man was killed in the Kherson region [3].")
+    assert answers_the_kind("Where was it?", "In the region [3].")  # other questions: no rule
 
 
 def test_model_refusals_are_normalised():
