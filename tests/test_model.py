@@ -72,11 +72,11 @@ def test_instructions_inside_an_article_do_not_steer_answers(tmp_path, seed_corp
 
 
 def test_a_cancelled_answer_frees_the_model(seed_bot):
-    question = "In a bid to end what did Trump say he would call Putin?"
+    question = "What did Umerov call the next step?"
     stream = seed_bot.stream(question)
     next(stream)  # the first token arrived: the browser closes
     stream.close()
-    assert "bloodbath" in seed_bot.answer(question).text.lower()
+    assert "zelensky" in seed_bot.answer(question).text.lower()
 
 
 def test_a_long_history_is_trimmed_to_the_context(seed_bot):
