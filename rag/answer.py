@@ -14,6 +14,9 @@ becomes the plain refusal, citing nothing. So does an answer the model wrote whi
 the refusal a fair chance (`Settings.refusal_doubt`), unless its passages repeat nearly all of
 the question's words: such doubtful answers are mostly guesses from a passage on a nearby topic.
 And so does an answer without a number to "how many", or without a name to "the name of".
+
+Before any of that, a question that names something none of the retrieved articles mentions
+("the earthquake in Tavira Bay") is declined without asking the model: the articles can't say.
 """
 
 from __future__ import annotations
@@ -24,7 +27,10 @@ import time
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
+
+import Stemmer
 
 from rag import index as index_store
 from rag.config import Settings
@@ -61,6 +67,14 @@ _COUNT = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|e
                     r"thirty|forty|fifty|sixty|seventy|eighty|ninety|dozens?|hundreds?|thousands?|millions?|"
                     r"billions?)\b", re.IGNORECASE)
 _CAPITALISED = re.compile(r"\b[A-Z][\w'’-]*")
+_QUESTION_WORD = re.compile(r"[\w'’-]+")
+# Capitalised words that are not names an article must repeat: calendar words (the article may
+# give a date instead) and adjectives of nationality before a noun ("European leaders").
+_CALENDAR = frozenset(
+    "january february march april may june july august september october november december "
+    "monday tuesday wednesday thursday friday saturday sunday".split()
+)
+_NATIONALITY = re.compile(r"(?:an|ese|ish|i)$")
 _STOPWORDS = frozenset(
     "a an the and or but of to in on at by for with from as is are was were be been being that "
     "this these those it its he she they them his her their who whom whose which what when where "
@@ -104,8 +118,15 @@ class Answer:
 # --- checking citations ------------------------------------------------------------------
 
 
+@lru_cache(maxsize=1)
+def _stemmer() -> Stemmer.Stemmer:
+    return Stemmer.Stemmer("english")
+
+
 def words(text: str) -> set[str]:
-    return {w.replace(",", "") for w in _WORD.findall(text.lower()) if w not in _STOPWORDS}
+    """Content words, stemmed: "discussed" in a passage supports "discuss" in an answer."""
+    found = [w.replace(",", "") for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
+    return set(_stemmer().stemWords(found))
 
 
 def parse_markers(sentence: str) -> tuple[str, list[int]]:
@@ -141,6 +162,26 @@ def answers_the_kind(question: str, answer: str) -> bool:
         names = {w.lower() for w in _CAPITALISED.findall(answer)} - _STOPWORDS - words(question)
         return bool(names)
     return True
+
+
+def absent_names(question: str, articles: str) -> list[str]:
+    """The names in the question (capitalised words after its first) that the articles lack.
+
+    A name counts as present when each of its parts starts a word of the articles ("Europe" is
+    in "European"). Short acronyms are left out: "US" or "UK" are often written out in full.
+    """
+    known = set(_WORD.findall(articles.lower()))
+    tokens = _QUESTION_WORD.findall(question)
+    missing = []
+    for word, after in zip(tokens[1:], [*tokens[2:], ""]):
+        if not word[0].isupper() or (word.isupper() and len(word) <= 3) or word.lower() in _CALENDAR:
+            continue
+        if _NATIONALITY.search(word) and not after[:1].isupper():
+            continue
+        parts = _WORD.findall(re.sub(r"['’]s$", "", word).lower())
+        if not all(any(k.startswith(part) for k in known) for part in parts):
+            missing.append(word)
+    return missing
 
 
 def is_doubtful(question: str, answer: str, evidence: str, refusal_probability: float, doubt: float) -> bool:
@@ -249,6 +290,12 @@ class RAG:
         query = f"{earlier[-1]} {question}" if earlier else question
         passages = self.retriever.retrieve(query, top_k or s.top_k)
         retrieved = time.perf_counter()
+        articles = "\n".join(self.index.article_text(d) for d in dict.fromkeys(p.chunk.doc_id for p in passages))
+        if absent_names(question, articles):
+            yield REFUSAL
+            took = time.perf_counter() - started
+            yield Answer(question, REFUSAL, [], passages, Timings(retrieved - started, took, took), refused=True)
+            return
 
         generator = self.load_model()
         messages = build_messages(question, passages, history, generator.count_tokens,

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import faiss
@@ -85,6 +86,18 @@ class Index:
             return []
         scores, ids = self.vectors.search(query.reshape(1, -1).astype(np.float32), min(k, len(self.chunks)))
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+    @cached_property
+    def _positions_by_article(self) -> dict[str, list[int]]:
+        positions: dict[str, list[int]] = {}
+        for i, chunk in enumerate(self.chunks):
+            positions.setdefault(chunk.doc_id, []).append(i)
+        return positions
+
+    def article_text(self, doc_id: str) -> str:
+        """An article's title and text, from its chunks (their overlaps repeated)."""
+        chunks = [self.chunks[i] for i in self._positions_by_article.get(doc_id, [])]
+        return "\n".join([chunks[0].title, *(c.text for c in chunks)]) if chunks else ""
 
 
 # --- persistence -------------------------------------------------------------------------

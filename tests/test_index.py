@@ -175,3 +175,27 @@ def test_a_chunk_is_found_by_its_article_title(tmp_path):
     # the staff sentence names no hospital: only the title tells the two apart
     [passage] = Retriever(index).retrieve("How many extra staff did Stonemoor General Hospital recruit?", 1)
     assert passage.chunk.doc_id == "Stonemoor.txt" and "84 extra staff" in passage.chunk.text
+
+
+def test_an_article_text_is_its_title_and_chunks(tmp_path):
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    _write(corpus, "a.txt", "Dam opens\n\nThe Elmfield dam opened. " + "It holds water. " * 40)
+    _write(corpus, "b.txt", "Ravenby opened a ferry terminal.")
+    index, _ = store.sync(corpus, tmp_path / "i", **SYNC)
+    text = index.article_text("a.txt")
+    assert text.startswith("Dam opens\n") and "Elmfield" in text and "Ravenby" not in text
+    assert index.article_text("missing.txt") == ""
+
+
+def test_a_question_naming_what_no_article_mentions_is_declined_without_the_model(tmp_path, monkeypatch):
+    from rag import RAG
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    _write(corpus, "quake.txt", "Earthquake in Selby\n\nAn earthquake near Selby forced 300 people from their homes.")
+    bot = RAG(corpus_dir=corpus, index_dir=tmp_path / "i")
+    monkeypatch.setattr(bot, "load_model", lambda: pytest.fail("the model was asked"))
+    result = bot.answer("How many people were evacuated after the earthquake in Tavira Bay?")
+    assert result.refused and result.text == "The articles don't say." and not result.citations
+    assert result.passages  # what was searched stays visible
