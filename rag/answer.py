@@ -285,9 +285,10 @@ class RAG:
         self.refresh(progress=False)  # articles added, edited or deleted since the last question count
         if not self.index.chunks:
             raise RuntimeError(f"No articles in {s.corpus_dir}: add .txt or .md files there first.")
-        # A follow-up ("And what did he say next?") is searched together with the question before it.
-        earlier = [m["content"] for m in history if m.get("role") == "user"]
-        query = f"{earlier[-1]} {question}" if earlier else question
+        # A follow-up ("And what did he say next?") is searched together with the exchange before
+        # it: the last question and its answer, which often names what "he" or "there" is.
+        exchange = [strip_markers(m["content"]) for m in history[-2:] if not is_refusal(m["content"])]
+        query = " ".join([*exchange, question])
         passages = self.retriever.retrieve(query, top_k or s.top_k)
         retrieved = time.perf_counter()
         articles = "\n".join(self.index.article_text(d) for d in dict.fromkeys(p.chunk.doc_id for p in passages))
