@@ -164,11 +164,16 @@ def answers_the_kind(question: str, answer: str) -> bool:
     return True
 
 
+def _spells(part: str, word: str) -> bool:
+    return word.startswith(part) or (part.startswith(word) and len(word) >= max(4, len(part) - 2))
+
+
 def absent_names(question: str, articles: str) -> list[str]:
     """The names in the question (capitalised words after its first) that the articles lack.
 
     A name counts as present when each of its parts starts a word of the articles ("Europe" is
-    in "European"). Short acronyms are left out: "US" or "UK" are often written out in full.
+    in "European") or nearly is one ("Zelenskyy" for "Zelensky"). Short acronyms are left out:
+    "US" or "UK" are often written out in full.
     """
     known = set(_WORD.findall(articles.lower()))
     tokens = _QUESTION_WORD.findall(question)
@@ -179,7 +184,7 @@ def absent_names(question: str, articles: str) -> list[str]:
         if _NATIONALITY.search(word) and not after[:1].isupper():
             continue
         parts = _WORD.findall(re.sub(r"['’]s$", "", word).lower())
-        if not all(any(k.startswith(part) for k in known) for part in parts):
+        if not all(any(_spells(part, k) for k in known) for part in parts):
             missing.append(word)
     return missing
 

@@ -55,6 +55,11 @@ PREFIX: list[Message] = [{"role": "system", "content": SYSTEM_PROMPT}, *FEW_SHOT
 _WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 _RELATIVE_DAY = re.compile(r"\b(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|yesterday|"
                            r"today|tomorrow)\b", re.IGNORECASE)
+_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December"]
+# A month named without a day or a year ("since taking office in January"); case-sensitive, so
+# that "may" the verb is left alone.
+_BARE_MONTH = re.compile(rf"(?<!\d )\b({'|'.join(_MONTHS)})\b(?!,? \d)")
 _MARKER = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
 
 
@@ -74,10 +79,20 @@ def resolve_day(word: str, published: dt.date) -> dt.date:
     return published - dt.timedelta(days=(published.weekday() - _WEEKDAYS.index(word)) % 7)
 
 
+def resolve_month(month: str, published: dt.date) -> int:
+    """The year of a month named without one: its nearest occurrence to the publication date
+    (in a May article, "January" and "December" are past, "June" is to come)."""
+    number = _MONTHS.index(month) + 1
+    return min((published.year - 1, published.year, published.year + 1),
+               key=lambda year: abs((year - published.year) * 12 + number - published.month))
+
+
 def annotate_dates(text: str, published: dt.date | None) -> str:
+    """Relative days and bare months with the date they mean: "Sunday (18 May 2025)", "January (2025)"."""
     if published is None:
         return text
-    return _RELATIVE_DAY.sub(lambda m: f"{m.group()} ({resolve_day(m.group(), published):%-d %B %Y})", text)
+    text = _RELATIVE_DAY.sub(lambda m: f"{m.group()} ({resolve_day(m.group(), published):%-d %B %Y})", text)
+    return _BARE_MONTH.sub(lambda m: f"{m.group()} ({resolve_month(m.group(), published)})", text)
 
 
 def _article_header(passage: Passage) -> str:
