@@ -47,6 +47,9 @@ from rag.prompting import (
 from rag.retrieval import Passage, Retriever
 
 MIN_SUPPORT = 0.5  # share of an answer sentence's new words that its passage must contain
+# A cited passage may support its sentence a little less than the best passage does (two may
+# each hold part of it), not much less: then the marker moves to the best one.
+SUPPORT_MARGIN = 0.25
 # A doubtful answer (Settings.refusal_doubt) stands only when its passages repeat at least this
 # share of the question's words: then they are about what was asked, not a near miss.
 CLOSE_MATCH = 0.8
@@ -208,9 +211,10 @@ def check_citations(raw: str, question: str, passages: Sequence[Passage]) -> tup
         if not claim:
             continue
         scores = {n: support(claim, question, text) for n, text in rendered.items()}
-        good = [n for n in numbers if scores.get(n, 0.0) >= MIN_SUPPORT]
+        best = max(scores, key=scores.__getitem__, default=None)
+        floor = max(MIN_SUPPORT, scores[best] - SUPPORT_MARGIN) if best is not None else MIN_SUPPORT
+        good = [n for n in numbers if scores.get(n, 0.0) >= floor]
         if not good:
-            best = max(scores, key=scores.__getitem__, default=None)
             good = [best] if best is not None and scores[best] >= MIN_SUPPORT else []
         if good:
             body, stop = (claim[:-1], claim[-1]) if claim[-1] in ".!?" else (claim, "")

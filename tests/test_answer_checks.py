@@ -61,6 +61,14 @@ def test_wrong_or_invalid_marker_moves_to_the_supporting_passage():
         assert check_citations(raw, QUESTION, PASSAGES) == ("A meeting between Putin and Zelensky [2].", [2])
 
 
+def test_a_marker_moves_to_a_passage_that_supports_the_sentence_much_better():
+    passages = [_passage(1, "It was their first meeting since a heated exchange in February (2025)."),
+                _passage(2, "In the Oval Office, Vance accused Zelensky of being disrespectful.")]
+    # the date header ("Article of Monday 19 May 2025") gives passage 2 half of "February 2025"
+    assert check_citations("In February 2025 [2].", "When had they last met?", passages) == (
+        "In February 2025 [1].", [1])
+
+
 def test_answer_no_passage_supports_becomes_a_refusal():
     raw = "The call lasted two hours and ended with a handshake [3]."
     assert check_citations(raw, "How long did the call with Trump last?", PASSAGES) == (REFUSAL, [])
