@@ -13,9 +13,9 @@ from tests.conftest import ROOT
 
 pytestmark = pytest.mark.model
 
-# Measured (1.5B model, top 3 x 250-character passages, refusal doubt 0.1): accuracy 0.62,
-# refusals 0.77, citation precision 0.87 on answered questions.
-FLOORS = {"accuracy": 0.55, "refusal_accuracy": 0.65, "citation_precision": 0.78}
+# Measured (1.5B model, top 3 x 250-character passages, refusal doubt 0.1): accuracy 0.67,
+# refusals 0.77, citation precision 0.90 on answered questions.
+FLOORS = {"accuracy": 0.6, "refusal_accuracy": 0.65, "citation_precision": 0.8}
 
 
 def test_seed_evaluation_meets_the_floors(seed_bot):
