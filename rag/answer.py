@@ -16,7 +16,8 @@ the question's words: such doubtful answers are mostly guesses from a passage on
 And so does an answer without a number to "how many", or without a name to "the name of".
 
 Before any of that, a question that names something none of the retrieved articles mentions
-("the earthquake in Tavira Bay") is declined without asking the model: the articles can't say.
+("the earthquake in Tavira Bay"), or asks for a rank they never use ("who finished second"),
+is declined without asking the model: the articles can't say.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ _CALENDAR = frozenset(
     "monday tuesday wednesday thursday friday saturday sunday".split()
 )
 _NATIONALITY = re.compile(r"(?:an|ese|ish|i)$")
+_RANKS = frozenset("first second third fourth fifth sixth seventh eighth ninth tenth latest most least".split())
 _STOPWORDS = frozenset(
     "a an the and or but of to in on at by for with from as is are was were be been being that "
     "this these those it its he she they them his her their who whom whose which what when where "
@@ -171,22 +173,33 @@ def _spells(part: str, word: str) -> bool:
     return word.startswith(part) or (part.startswith(word) and len(word) >= max(4, len(part) - 2))
 
 
-def absent_names(question: str, articles: str) -> list[str]:
-    """The names in the question (capitalised words after its first) that the articles lack.
+def _is_name(word: str, after: str) -> bool:
+    """A capitalised word an article must repeat: not a calendar word, a short acronym ("US" and
+    "UK" are often written out) or an adjective of nationality before a noun ("European leaders")."""
+    if not word[0].isupper() or (word.isupper() and len(word) <= 3) or word.lower() in _CALENDAR:
+        return False
+    return not (_NATIONALITY.search(word) and not after[:1].isupper())
 
-    A name counts as present when each of its parts starts a word of the articles ("Europe" is
-    in "European") or nearly is one ("Zelenskyy" for "Zelensky"). Short acronyms are left out:
-    "US" or "UK" are often written out in full.
+
+def absent_terms(question: str, articles: str) -> list[str]:
+    """The question's names, ordinals and superlatives that the articles lack.
+
+    Names are capitalised words after the question's first (`_is_name`). A name counts as present
+    when each of its parts starts a word of the articles ("Europe" is in "European") or nearly is
+    one ("Zelenskyy" for "Zelensky"). Ranks ("who finished second", "the first case", "the most
+    visited") pin a question to one fact: articles that never use the word give a neighbouring
+    fact, not that one.
     """
     known = set(_WORD.findall(articles.lower()))
     tokens = _QUESTION_WORD.findall(question)
     missing = []
-    for word, after in zip(tokens[1:], [*tokens[2:], ""]):
-        if not word[0].isupper() or (word.isupper() and len(word) <= 3) or word.lower() in _CALENDAR:
+    for i, (word, after) in enumerate(zip(tokens, [*tokens[1:], ""])):
+        if word.lower() in _RANKS:
+            parts = [word.lower()]
+        elif i > 0 and _is_name(word, after):  # the first word is capitalised as the sentence's start
+            parts = _WORD.findall(re.sub(r"['’]s$", "", word).lower())
+        else:
             continue
-        if _NATIONALITY.search(word) and not after[:1].isupper():
-            continue
-        parts = _WORD.findall(re.sub(r"['’]s$", "", word).lower())
         if not all(any(_spells(part, k) for k in known) for part in parts):
             missing.append(word)
     return missing
@@ -301,7 +314,7 @@ class RAG:
         passages = self.retriever.retrieve(query, top_k or s.top_k)
         retrieved = time.perf_counter()
         articles = "\n".join(self.index.article_text(d) for d in dict.fromkeys(p.chunk.doc_id for p in passages))
-        if absent_names(question, articles):
+        if absent_terms(question, articles):
             yield REFUSAL
             took = time.perf_counter() - started
             yield Answer(question, REFUSAL, [], passages, Timings(retrieved - started, took, took), refused=True)
