@@ -6,6 +6,7 @@ Reciprocal rank fusion combines the two rankings without calibrating their score
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 
 import bm25s
@@ -14,6 +15,8 @@ import numpy as np
 from rag import embedding
 from rag.chunking import Chunk
 from rag.index import Index
+
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets itself to DEBUG, which floods the CLI
 
 RRF_K = 60  # the usual constant: damps the weight of the very top ranks
 CANDIDATES = 20  # from each ranking before fusion
