@@ -37,8 +37,10 @@ from rag import index as index_store
 from rag.config import Settings
 from rag.generation import Generator, load_generator
 from rag.prompting import (
+    MONTHS,
     PREFIX,
     REFUSAL,
+    WEEKDAYS,
     Message,
     build_messages,
     passage_evidence,
@@ -74,10 +76,7 @@ _CAPITALISED = re.compile(r"\b[A-Z][\w'’-]*")
 _QUESTION_WORD = re.compile(r"[\w'’-]+")
 # Capitalised words that are not names an article must repeat: calendar words (the article may
 # give a date instead) and adjectives of nationality before a noun ("European leaders").
-_CALENDAR = frozenset(
-    "january february march april may june july august september october november december "
-    "monday tuesday wednesday thursday friday saturday sunday".split()
-)
+_CALENDAR = frozenset([*(m.lower() for m in MONTHS), *WEEKDAYS])
 _NATIONALITY = re.compile(r"(?:an|ese|ish|i)$")
 _RANKS = frozenset("first second third fourth fifth sixth seventh eighth ninth tenth latest most least".split())
 _STOPWORDS = frozenset(
@@ -225,10 +224,10 @@ def check_citations(raw: str, question: str, passages: Sequence[Passage]) -> tup
             continue
         scores = {n: support(claim, question, text) for n, text in rendered.items()}
         best = max(scores, key=scores.__getitem__, default=None)
-        floor = max(MIN_SUPPORT, scores[best] - SUPPORT_MARGIN) if best is not None else MIN_SUPPORT
-        good = [n for n in numbers if scores.get(n, 0.0) >= floor]
-        if not good:
-            good = [best] if best is not None and scores[best] >= MIN_SUPPORT else []
+        top = scores[best] if best is not None else 0.0
+        good = [n for n in numbers if scores.get(n, 0.0) >= max(MIN_SUPPORT, top - SUPPORT_MARGIN)]
+        if not good and top >= MIN_SUPPORT:
+            good = [best]
         if good:
             body, stop = (claim[:-1], claim[-1]) if claim[-1] in ".!?" else (claim, "")
             kept.append(f"{body} {''.join(f'[{n}]' for n in good)}{stop}")

@@ -52,14 +52,14 @@ Message = dict[str, str]
 # Every prompt starts with these messages; llama.cpp keeps their KV cache between questions.
 PREFIX: list[Message] = [{"role": "system", "content": SYSTEM_PROMPT}, *FEW_SHOT]
 
-_WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 _RELATIVE_DAY = re.compile(r"\b(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|yesterday|"
                            r"today|tomorrow)\b", re.IGNORECASE)
-_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
            "November", "December"]
 # A month named without a day or a year ("since taking office in January"); case-sensitive, so
 # that "may" the verb is left alone.
-_BARE_MONTH = re.compile(rf"(?<!\d )\b({'|'.join(_MONTHS)})\b(?!,? \d)")
+_BARE_MONTH = re.compile(rf"(?<!\d )\b({'|'.join(MONTHS)})\b(?!,? \d)")
 _MARKER = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
 
 
@@ -76,13 +76,13 @@ def resolve_day(word: str, published: dt.date) -> dt.date:
     word = word.lower()
     if word in ("yesterday", "today", "tomorrow"):
         return published + dt.timedelta(days=("yesterday", "today", "tomorrow").index(word) - 1)
-    return published - dt.timedelta(days=(published.weekday() - _WEEKDAYS.index(word)) % 7)
+    return published - dt.timedelta(days=(published.weekday() - WEEKDAYS.index(word)) % 7)
 
 
 def resolve_month(month: str, published: dt.date) -> int:
     """The year of a month named without one: its nearest occurrence to the publication date
     (in a May article, "January" and "December" are past, "June" is to come)."""
-    number = _MONTHS.index(month) + 1
+    number = MONTHS.index(month) + 1
     return min((published.year - 1, published.year, published.year + 1),
                key=lambda year: abs((year - published.year) * 12 + number - published.month))
 
