@@ -60,6 +60,10 @@ MONTHS = ["January", "February", "March", "April", "May", "June", "July", "Augus
 # A month named without a day or a year ("since taking office in January"); case-sensitive, so
 # that "may" the verb is left alone.
 _BARE_MONTH = re.compile(rf"(?<!\d )\b({'|'.join(MONTHS)})\b(?!,? \d)")
+# Words before a weekday, in its sentence, that put the day ahead of the article: "will meet on
+# Tuesday", "would hold a parade on Saturday", "is due to open on Monday", "from next Monday".
+_AHEAD = re.compile(r"\b(?:will|would|shall|due|set to|plans? to|expected to|next)\b|'ll\b", re.IGNORECASE)
+_SENTENCE_START = re.compile(r"[.!?]\s|\n")
 _MARKER = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
 
 
@@ -67,16 +71,19 @@ def format_date(date: dt.date) -> str:
     return f"{date:%A} {date.day} {date:%B %Y}"
 
 
-def resolve_day(word: str, published: dt.date) -> dt.date:
+def resolve_day(word: str, published: dt.date, upcoming: bool = False) -> dt.date:
     """The date a relative day word means in an article published on `published`.
 
     News writes weekdays for the past week ("on Sunday") and the day of publication; the
-    closest such day on or before the publication date is right far more often than not.
+    closest such day on or before the publication date is right far more often than not. A day
+    an event is still to come on ("will meet on Tuesday", "from next Monday") is the closest on
+    or after it.
     """
     word = word.lower()
     if word in ("yesterday", "today", "tomorrow"):
         return published + dt.timedelta(days=("yesterday", "today", "tomorrow").index(word) - 1)
-    return published - dt.timedelta(days=(published.weekday() - WEEKDAYS.index(word)) % 7)
+    days_back = (published.weekday() - WEEKDAYS.index(word)) % 7
+    return published + dt.timedelta(days=-days_back if not upcoming else (7 - days_back) % 7)
 
 
 def resolve_month(month: str, published: dt.date) -> int:
@@ -91,7 +98,12 @@ def annotate_dates(text: str, published: dt.date | None) -> str:
     """Relative days and bare months with the date they mean: "Sunday (18 May 2025)", "January (2025)"."""
     if published is None:
         return text
-    text = _RELATIVE_DAY.sub(lambda m: f"{m.group()} ({resolve_day(m.group(), published):%-d %B %Y})", text)
+
+    def dated(m: re.Match[str]) -> str:
+        before = _SENTENCE_START.split(text[: m.start()])[-1]
+        return f"{m.group()} ({resolve_day(m.group(), published, bool(_AHEAD.search(before))):%-d %B %Y})"
+
+    text = _RELATIVE_DAY.sub(dated, text)
     return _BARE_MONTH.sub(lambda m: f"{m.group()} ({resolve_month(m.group(), published)})", text)
 
 

@@ -126,6 +126,17 @@ def test_relative_days_resolve_against_the_article_date():
     assert resolve_day("sunday", MONDAY) == dt.date(2025, 5, 18)
     assert resolve_day("Tuesday", MONDAY) == dt.date(2025, 5, 13)
     assert resolve_day("tomorrow", MONDAY) == dt.date(2025, 5, 20)
+    assert resolve_day("Tuesday", MONDAY, upcoming=True) == dt.date(2025, 5, 20)
+    assert resolve_day("Monday", MONDAY, upcoming=True) == MONDAY
+
+
+def test_a_day_still_to_come_is_dated_ahead_of_the_article():
+    text = ("Trump will call Putin on Monday. The ban starts next Sunday. They met on Sunday. "
+            "The club would hold a parade on Saturday. Saturday's parade was cancelled.")
+    assert annotate_dates(text, MONDAY) == (
+        "Trump will call Putin on Monday (19 May 2025). The ban starts next Sunday (25 May 2025). They met on "
+        "Sunday (18 May 2025). The club would hold a parade on Saturday (24 May 2025). Saturday (17 May 2025)'s "
+        "parade was cancelled.")
 
 
 def test_a_month_without_a_year_takes_the_nearest_year_to_the_article_date():
