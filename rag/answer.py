@@ -17,8 +17,7 @@ And so does an answer without a number to "how many", or without a name to "the 
 
 Before any of that, a question that names something none of the retrieved articles mentions
 ("the earthquake in Tavira Bay"), or asks for a rank they never use ("who finished second"),
-is declined without asking the model: the articles can't say. And when the model declines on
-the best passages, it reads the next best (`Settings.looks`) before the refusal is shown.
+is declined without asking the model: the articles can't say.
 """
 
 from __future__ import annotations
@@ -27,9 +26,8 @@ import datetime as dt
 import re
 import time
 import unicodedata
-from collections import abc
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -312,54 +310,27 @@ class RAG:
         # it: the last question and its answer, which often names what "he" or "there" is.
         exchange = [strip_markers(m["content"]) for m in history[-2:] if not is_refusal(m["content"])]
         query = " ".join([*exchange, question])
-        k = top_k or s.top_k
-        declined: list[Answer] = []
-        # When the model declines on the best k passages it gets a second look, at the next k. A
-        # refusal is held back while it is written, so the user sees only the answer that stands.
-        for look in range(s.looks):
-            passages = self.retriever.retrieve(query, k, skip=look * k)
-            if not passages:
-                break
-            retrieved = time.perf_counter()
-            articles = "\n".join(self.index.article_text(d) for d in dict.fromkeys(p.chunk.doc_id for p in passages))
-            if absent_terms(question, articles):  # no model call: these articles can't say
-                declined.append(Answer(question, REFUSAL, [], passages, Timings(retrieved - started, 0.0, 0.0),
-                                       refused=True))
-                if look == 0:
-                    break  # the best articles lack what the question names
-                continue
-            result, shown = yield from self._generate(question, passages, history, started, retrieved)
-            if shown or not result.refused:
-                yield result
-                return
-            declined.append(result)
-        yield REFUSAL
-        took = time.perf_counter() - started
-        first = declined[0]  # the refusal shows the best passages
-        yield replace(first, timings=replace(first.timings, first_token_s=took, total_s=took))
+        passages = self.retriever.retrieve(query, top_k or s.top_k)
+        retrieved = time.perf_counter()
+        articles = "\n".join(self.index.article_text(d) for d in dict.fromkeys(p.chunk.doc_id for p in passages))
+        if absent_terms(question, articles):
+            yield REFUSAL
+            took = time.perf_counter() - started
+            yield Answer(question, REFUSAL, [], passages, Timings(retrieved - started, took, took), refused=True)
+            return
 
-    def _generate(
-        self, question: str, passages: list[Passage], history: Sequence[Message], started: float, retrieved: float
-    ) -> abc.Generator[str, None, tuple[Answer, bool]]:
-        """Stream the model's answer on `passages`, then return (the checked Answer, whether any
-        text was shown). Text is held back while it could still be the refusal."""
-        s = self.settings
         generator = self.load_model()
         messages = build_messages(question, passages, history, generator.count_tokens,
                                   budget=generator.n_ctx - s.max_answer_tokens)
         raw = ""
-        first_token = first_shown = None
-        shown = 0
+        first_token = None
         pieces = 0
         refusal_odds = generator.opening_odds(REFUSAL)
         for piece in generator.stream(messages, s.max_answer_tokens, refusal_odds):
             first_token = first_token or time.perf_counter()
             raw += piece
             pieces += 1
-            if not REFUSAL.startswith(raw.lstrip()):
-                first_shown = first_shown or time.perf_counter()
-                yield raw[shown:]
-                shown = len(raw)
+            yield piece
         generated = time.perf_counter()
         text, cited = check_citations(raw, question, passages)
         evidence = " ".join(passage_evidence(p) for p in passages if p.n in cited)
@@ -372,9 +343,9 @@ class RAG:
             for n in cited
         ]
         done = time.perf_counter()
-        timings = Timings(retrieved - started, (first_shown or done) - started, done - started,
+        timings = Timings(retrieved - started, (first_token or done) - started, done - started,
                           prompt_size(messages, generator.count_tokens), pieces, generated - (first_token or generated))
-        return Answer(question, text, citations, passages, timings, refused=not cited, raw=raw), shown > 0
+        yield Answer(question, text, citations, passages, timings, refused=not cited, raw=raw)
 
     def answer(
         self, question: str, *, history: Sequence[Message] | None = None, top_k: int | None = None

@@ -53,8 +53,6 @@ class Settings:
     # opening (OpeningOdds) and its passages miss some of the question's words (answer.py).
     # README, "Evaluation", has what 0.1 bought; 1.0 turns the check off.
     refusal_doubt: float = field(default_factory=lambda: _env_float("RAG_REFUSAL_DOUBT", 0.1))
-    # How many sets of top_k passages the model may read before it declines (answer.py).
-    looks: int = field(default_factory=lambda: _env_int("RAG_LOOKS", 2))
     max_question_chars: int = 2000
     history_turns: int = 2  # earlier question/answer pairs shown to the model
 

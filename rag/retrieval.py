@@ -47,9 +47,8 @@ class Retriever:
         ids, scores = self._bm25.retrieve(tokens, k=min(k, len(self.index.chunks)), show_progress=False)
         return [int(i) for i, s in zip(ids[0], scores[0]) if s > 0]
 
-    def retrieve(self, query: str, top_k: int, skip: int = 0) -> list[Passage]:
-        """The top_k chunks for `query` after the best `skip`, numbered from 1 in reading order
-        (`in_reading_order`)."""
+    def retrieve(self, query: str, top_k: int) -> list[Passage]:
+        """The top_k chunks for `query`, numbered from 1 in reading order (`in_reading_order`)."""
         if not self.index.chunks:
             return []
         query_vector = embedding.embed_query(query)
@@ -65,9 +64,8 @@ class Retriever:
             if text not in seen:  # duplicate articles would only repeat a passage
                 seen.add(text)
                 best.append(i)
-            if len(best) == skip + top_k:
+            if len(best) == top_k:
                 break
-        best = best[skip:]
         picked = list(zip([self.index.chunks[i] for i in best], self._similarities(query_vector, best)))
         return [Passage(n, chunk, sim) for n, (chunk, sim) in enumerate(in_reading_order(picked), start=1)]
 

@@ -145,20 +145,6 @@ def test_duplicate_articles_give_distinct_passages(tmp_path):
     assert [p.n for p in passages] == [1, 2]
 
 
-def test_skipped_passages_are_the_next_best(tmp_path):
-    from rag.retrieval import Retriever
-
-    corpus = tmp_path / "c"
-    corpus.mkdir()
-    for n in range(8):
-        _write(corpus, f"{n}.txt", f"Report {n}. The Elmfield dam stage {n} will be finished in {2020 + n}.")
-    retriever = Retriever(store.sync(corpus, tmp_path / "i", **SYNC)[0])
-    question = "When will the Elmfield dam be finished?"
-    best, next_best = retriever.retrieve(question, 3), retriever.retrieve(question, 3, skip=3)
-    assert len(next_best) == 3 and [p.n for p in next_best] == [1, 2, 3]
-    assert {p.chunk.chunk_id for p in best + next_best} == {p.chunk.chunk_id for p in retriever.retrieve(question, 6)}
-
-
 def test_a_bot_sees_articles_added_edited_and_deleted_between_questions(tmp_path):
     from rag import RAG
 

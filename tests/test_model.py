@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from rag import RAG, Answer
+from rag import Answer
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.model
@@ -24,20 +24,8 @@ def test_umerov_next_step_is_answered_and_cited(seed_bot):
 
 
 def test_a_question_the_article_does_not_answer_is_declined(seed_bot):
-    items = list(seed_bot.stream("How long did the phone call between Trump and Putin last?"))
-    # the refusal is held back while the model writes it (and reads a second set of passages)
-    assert items[:-1] == ["The articles don't say."]
-    result = items[-1]
+    result = seed_bot.answer("How long did the phone call between Trump and Putin last?")
     assert result.refused and result.text == "The articles don't say." and result.citations == []
-    assert result.passages == seed_bot.retriever.retrieve(result.question, seed_bot.settings.top_k)
-
-
-def test_a_second_look_at_the_next_passages_finds_what_the_best_three_missed(seed_bot):
-    question = "On which platform did Zelensky write about his meeting with Vance?"
-    best = seed_bot.retriever.retrieve(question, 3)
-    assert not any("Telegram" in p.chunk.text for p in best)  # the search ranks it 5th
-    assert "Telegram" in seed_bot.answer(question).text
-    assert RAG(seed_bot.settings.with_(looks=1)).answer(question).refused
 
 
 def test_stream_yields_text_then_the_answer_and_is_deterministic(seed_bot):
