@@ -83,7 +83,7 @@ def resolve_day(word: str, published: dt.date, upcoming: bool = False) -> dt.dat
     if word in ("yesterday", "today", "tomorrow"):
         return published + dt.timedelta(days=("yesterday", "today", "tomorrow").index(word) - 1)
     days_back = (published.weekday() - WEEKDAYS.index(word)) % 7
-    return published + dt.timedelta(days=-days_back if not upcoming else (7 - days_back) % 7)
+    return published + dt.timedelta(days=(7 - days_back) % 7 if upcoming else -days_back)
 
 
 def resolve_month(month: str, published: dt.date) -> int:
