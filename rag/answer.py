@@ -117,6 +117,8 @@ class Answer:
     timings: Timings
     refused: bool = False
     raw: str = field(default="", repr=False)  # the model's own words, before checking
+    # The probability the model gave the refusal as its opening (OpeningOdds); 0 when not asked.
+    refusal_probability: float = 0.0
 
 
 # --- checking citations ------------------------------------------------------------------
@@ -345,7 +347,8 @@ class RAG:
         done = time.perf_counter()
         timings = Timings(retrieved - started, (first_token or done) - started, done - started,
                           prompt_size(messages, generator.count_tokens), pieces, generated - (first_token or generated))
-        yield Answer(question, text, citations, passages, timings, refused=not cited, raw=raw)
+        yield Answer(question, text, citations, passages, timings, refused=not cited, raw=raw,
+                     refusal_probability=refusal_odds.probability)
 
     def answer(
         self, question: str, *, history: Sequence[Message] | None = None, top_k: int | None = None

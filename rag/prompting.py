@@ -58,12 +58,22 @@ _RELATIVE_DAY = re.compile(r"\b(Monday|Tuesday|Wednesday|Thursday|Friday|Saturda
 MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
            "November", "December"]
 # A month named without a day or a year ("since taking office in January"); case-sensitive, so
-# that "may" the verb is left alone.
-_BARE_MONTH = re.compile(rf"(?<!\d )\b({'|'.join(MONTHS)})\b(?!,? \d)")
+# that "may" the verb is left alone. "In November last year" is dated by its year (below).
+_BARE_MONTH = re.compile(rf"(?<!\d )\b({'|'.join(MONTHS)})\b(?!,? \d| (?:last|next|this) year)")
 # Words before a weekday, in its sentence, that put the day ahead of the article: "will meet on
 # Tuesday", "would hold a parade on Saturday", "is due to open on Monday", "from next Monday".
 _AHEAD = re.compile(r"\b(?:will|would|shall|due|set to|plans? to|expected to|next)\b|'ll\b", re.IGNORECASE)
 _SENTENCE_START = re.compile(r"[.!?]\s|\n")
+# Years and months counted from the article's date: "last year", "next month", "three years
+# ago", "for the first time in almost three years" (since then). A small model can't do the sum.
+_COUNTS = "a one two three four five six seven eight nine ten eleven twelve".split()  # "a" is 1
+_COUNT = rf"(?:\d+|{'|'.join(_COUNTS[1:])}|a)"
+_RELATIVE_PERIOD = re.compile(
+    rf"\b(?:(?P<which>last|next|this|previous|coming) (?P<unit>year|month)"
+    rf"|(?P<ago>{_COUNT}) (?P<ago_unit>year|month)s? ago"
+    rf"|first time in (?:(?:almost|nearly|about|around|over|more than) )?(?P<since>{_COUNT}) years?)\b",
+    re.IGNORECASE,
+)
 _MARKER = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
 
 
@@ -94,8 +104,26 @@ def resolve_month(month: str, published: dt.date) -> int:
                key=lambda year: abs((year - published.year) * 12 + number - published.month))
 
 
+def _count(word: str) -> int:
+    return int(word) if word.isdigit() else max(_COUNTS.index(word.lower()), 1)
+
+
+def resolve_period(m: re.Match[str], published: dt.date) -> str:
+    """What a `_RELATIVE_PERIOD` match means: "2024", "April 2025" or "since 2022"."""
+    if m["since"]:
+        return f"since {published.year - _count(m['since'])}"
+    if m["which"]:
+        unit, step = m["unit"].lower(), {"last": -1, "previous": -1, "this": 0}.get(m["which"].lower(), 1)
+    else:
+        unit, step = m["ago_unit"].lower(), -_count(m["ago"])
+    months = published.year * 12 + published.month - 1 + (step * 12 if unit == "year" else step)
+    year, month = divmod(months, 12)
+    return str(year) if unit == "year" else f"{MONTHS[month]} {year}"
+
+
 def annotate_dates(text: str, published: dt.date | None) -> str:
-    """Relative days and bare months with the date they mean: "Sunday (18 May 2025)", "January (2025)"."""
+    """Relative days, months and years and bare months with the date they mean: "Sunday (18 May
+    2025)", "last year (2024)", "two months ago (March 2025)", "January (2025)"."""
     if published is None:
         return text
 
@@ -104,6 +132,7 @@ def annotate_dates(text: str, published: dt.date | None) -> str:
         return f"{m.group()} ({resolve_day(m.group(), published, bool(_AHEAD.search(before))):%-d %B %Y})"
 
     text = _RELATIVE_DAY.sub(dated, text)
+    text = _RELATIVE_PERIOD.sub(lambda m: f"{m.group()} ({resolve_period(m, published)})", text)
     return _BARE_MONTH.sub(lambda m: f"{m.group()} ({resolve_month(m.group(), published)})", text)
 
 

@@ -148,6 +148,17 @@ def test_a_month_without_a_year_takes_the_nearest_year_to_the_article_date():
     assert annotate_dates("in November", dt.date(2025, 1, 10)) == "in November (2024)"
 
 
+def test_years_and_months_counted_from_the_article_are_dated():
+    text = ("Sales fell last year and will rise next year. Talks resumed for the first time in almost three "
+            "years. He left two months ago, and a year ago she came; prices rose last month.")
+    assert annotate_dates(text, MONDAY) == (
+        "Sales fell last year (2024) and will rise next year (2026). Talks resumed for the first time in almost "
+        "three years (since 2022). He left two months ago (March 2025), and a year ago (2024) she came; prices "
+        "rose last month (April 2025).")
+    assert annotate_dates("next month, in November last year", dt.date(2025, 12, 1)) == (
+        "next month (January 2026), in November last year (2024)")
+
+
 def test_questions_are_cleaned_or_refused_with_a_message():
     assert clean_question("  What\x00 happened\u200b?\n ", 100) == "What happened?"
     assert clean_question("Qu'a dit \ud800Umerov ?", 100) == "Qu'a dit ?Umerov ?"
