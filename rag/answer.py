@@ -72,6 +72,7 @@ _NAME_QUESTION = re.compile(r"\bname of\b", re.IGNORECASE)
 _COUNT = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|twenty|"
                     r"thirty|forty|fifty|sixty|seventy|eighty|ninety|dozens?|hundreds?|thousands?|millions?|"
                     r"billions?)\b", re.IGNORECASE)
+_ANSWER_KIND = re.compile(r"\b(?:which|what)\s+(?:(?:kind|type|sort)\s+of\s+)?[a-z]+", re.IGNORECASE)
 _CAPITALISED = re.compile(r"\b[A-Z][\w'’-]*")
 _QUESTION_WORD = re.compile(r"[\w'’-]+")
 # Capitalised words that are not names an article must repeat: calendar words (the article may
@@ -155,8 +156,12 @@ def support(claim: str, question: str, passage_text: str) -> float:
 
 
 def question_overlap(question: str, passage_text: str) -> float:
-    """Share of the question's words (stopwords aside) that the passage contains."""
-    asked = words(question)
+    """Share of the question's words (stopwords aside) that the passage contains.
+
+    The word naming the answer's kind ("which country", "what kind of outlet") is left out: the
+    passage states the answer ("US officials"), not its kind.
+    """
+    asked = words(question) - words(" ".join(m.group() for m in _ANSWER_KIND.finditer(question)))
     return len(asked & words(passage_text)) / len(asked) if asked else 1.0
 
 

@@ -205,6 +205,13 @@ def test_words_match_in_other_forms():
     assert question_overlap("What did the leaders discuss using?", "The leaders discussed the use of sanctions.") == 1.0
 
 
+def test_the_word_naming_the_answers_kind_need_not_be_in_the_passage():
+    passage = "The Istanbul talks were also attended by US officials."
+    assert question_overlap("Which country's officials attended the Istanbul talks?", passage) == 1.0
+    assert question_overlap("What kind of officials attended the Istanbul talks?", passage) == 1.0
+    assert question_overlap("Which officials attended the talks in Ankara?", passage) == 2 / 3
+
+
 def test_names_and_ranks_the_articles_lack_are_found():
     articles = "Leaders of Britain, France and Italy spoke with Trump on Monday. Zelensky met Vance. The US side."
     assert absent_terms("How many people were evacuated after the earthquake in Tavira Bay?", articles) == [
