@@ -54,7 +54,7 @@ MIN_SUPPORT = 0.5  # share of an answer sentence's new words that its passage mu
 # each hold part of it), not much less: then the marker moves to the best one.
 SUPPORT_MARGIN = 0.25
 # A doubtful answer (Settings.refusal_doubt) stands only when its passages repeat at least this
-# share of the question's words: then they are about what was asked, not a near miss.
+# share of the question's words (all but one will do): then they are about what was asked.
 CLOSE_MATCH = 0.8
 
 _MARKERS = re.compile(r"\s*\[(?:passages?\s*)?(\d+(?:\s*[,;]\s*\d+)*)\]", re.IGNORECASE)
@@ -155,14 +155,13 @@ def support(claim: str, question: str, passage_text: str) -> float:
     return len(new & words(passage_text)) / len(new) if new else 0.0
 
 
-def question_overlap(question: str, passage_text: str) -> float:
-    """Share of the question's words (stopwords aside) that the passage contains.
+def asked_words(question: str) -> set[str]:
+    """The question's words that its passages should repeat (stopwords aside).
 
     The word naming the answer's kind ("which country", "what kind of outlet") is left out: the
     passage states the answer ("US officials"), not its kind.
     """
-    asked = words(question) - words(" ".join(m.group() for m in _ANSWER_KIND.finditer(question)))
-    return len(asked & words(passage_text)) / len(asked) if asked else 1.0
+    return words(question) - words(" ".join(m.group() for m in _ANSWER_KIND.finditer(question)))
 
 
 def answers_the_kind(question: str, answer: str) -> bool:
@@ -213,8 +212,14 @@ def absent_terms(question: str, articles: str) -> list[str]:
 
 def is_doubtful(question: str, answer: str, evidence: str, refusal_probability: float, doubt: float) -> bool:
     """Whether a supported answer is still declined: the model hesitated over it and its passages
-    are a near miss (they miss a fifth of the question's words), or it is not what was asked for."""
-    near_miss = question_overlap(question, evidence) < CLOSE_MATCH
+    are a near miss, or it is not what was asked for.
+
+    A near miss lacks more than a fifth of the question's words and more than one: a single
+    word is often just said otherwise ("call" for "said"), whatever the question's length.
+    """
+    asked = asked_words(question)
+    missing = asked - words(evidence)
+    near_miss = len(missing) > max(1, (1 - CLOSE_MATCH) * len(asked))
     return (refusal_probability >= doubt and near_miss) or not answers_the_kind(question, answer)
 
 

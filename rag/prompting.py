@@ -57,12 +57,18 @@ _RELATIVE_DAY = re.compile(r"\b(Monday|Tuesday|Wednesday|Thursday|Friday|Saturda
                            r"today|tomorrow)\b", re.IGNORECASE)
 MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
            "November", "December"]
-# A month named without a day or a year ("since taking office in January"); case-sensitive, so
-# that "may" the verb is left alone. "In November last year" is dated by its year (below).
-_BARE_MONTH = re.compile(rf"(?<!\d )\b({'|'.join(MONTHS)})\b(?!,? \d| (?:last|next|this) year)")
+# A month named without a year, alone or with its day ("in January", "from 1 July", "May 19");
+# case-sensitive, so that "may" the verb is left alone. "In November last year" is dated by its
+# year (below).
+_YEARLESS_DATE = re.compile(
+    rf"\b(?:\d{{1,2}} )?({'|'.join(MONTHS)})(?: \d{{1,2}}\b)?(?!,? \d| (?:last|next|this) year)")
 # Words before a weekday, in its sentence, that put the day ahead of the article: "will meet on
 # Tuesday", "would hold a parade on Saturday", "is due to open on Monday", "from next Monday".
 _AHEAD = re.compile(r"\b(?:will|would|shall|due|set to|plans? to|expected to|next)\b|'ll\b", re.IGNORECASE)
+# ... in the weekday's own clause: "will rise from April after councillors approved it on
+# Wednesday" is a past Wednesday. A word like "after" starts a clause when words follow it.
+_CLAUSE_START = re.compile(r"\b(?:after|before|when|while|since|because|but|although|though)\b(?=(?:\W+\w+){2})",
+                           re.IGNORECASE)
 _SENTENCE_START = re.compile(r"[.!?]\s|\n")
 # Years and months counted from the article's date: "last year", "next month", "three years
 # ago", "for the first time in almost three years" (since then). A small model can't do the sum.
@@ -96,12 +102,16 @@ def resolve_day(word: str, published: dt.date, upcoming: bool = False) -> dt.dat
     return published + dt.timedelta(days=(7 - days_back) % 7 if upcoming else -days_back)
 
 
-def resolve_month(month: str, published: dt.date) -> int:
+def resolve_month(month: str, published: dt.date, upcoming: bool = False) -> int:
     """The year of a month named without one: its nearest occurrence to the publication date
-    (in a May article, "January" and "December" are past, "June" is to come)."""
+    (in a May article, "January" and "December" are past, "June" is to come), or the nearest
+    on or after it for a month still to come ("will close from 1 July")."""
     number = MONTHS.index(month) + 1
-    return min((published.year - 1, published.year, published.year + 1),
-               key=lambda year: abs((year - published.year) * 12 + number - published.month))
+    offsets = {year: (year - published.year) * 12 + number - published.month
+               for year in (published.year - 1, published.year, published.year + 1)}
+    if upcoming:
+        return min((year for year, offset in offsets.items() if offset >= 0), key=offsets.__getitem__)
+    return min(offsets, key=lambda year: abs(offsets[year]))
 
 
 def _count(word: str) -> int:
@@ -122,18 +132,19 @@ def resolve_period(m: re.Match[str], published: dt.date) -> str:
 
 
 def annotate_dates(text: str, published: dt.date | None) -> str:
-    """Relative days, months and years and bare months with the date they mean: "Sunday (18 May
-    2025)", "last year (2024)", "two months ago (March 2025)", "January (2025)"."""
+    """Relative days, months and years and dates without a year, with the date they mean: "Sunday
+    (18 May 2025)", "last year (2024)", "two months ago (March 2025)", "January (2025)", "1 July (2025)"."""
     if published is None:
         return text
 
-    def dated(m: re.Match[str]) -> str:
-        before = _SENTENCE_START.split(text[: m.start()])[-1]
-        return f"{m.group()} ({resolve_day(m.group(), published, bool(_AHEAD.search(before))):%-d %B %Y})"
+    def ahead(m: re.Match[str]) -> bool:
+        """Whether the date's clause speaks of something still to come (`_AHEAD`)."""
+        before = _SENTENCE_START.split(m.string[: m.start()])[-1]
+        return bool(_AHEAD.search(_CLAUSE_START.split(before)[-1]))
 
-    text = _RELATIVE_DAY.sub(dated, text)
+    text = _RELATIVE_DAY.sub(lambda m: f"{m.group()} ({resolve_day(m.group(), published, ahead(m)):%-d %B %Y})", text)
     text = _RELATIVE_PERIOD.sub(lambda m: f"{m.group()} ({resolve_period(m, published)})", text)
-    return _BARE_MONTH.sub(lambda m: f"{m.group()} ({resolve_month(m.group(), published)})", text)
+    return _YEARLESS_DATE.sub(lambda m: f"{m.group()} ({resolve_month(m.group(1), published, ahead(m))})", text)
 
 
 def _article_header(passage: Passage) -> str:
