@@ -79,6 +79,9 @@ _QUESTION_WORD = re.compile(r"[\w'’-]+")
 # give a date instead) and adjectives of nationality before a noun ("European leaders").
 _CALENDAR = frozenset([*(m.lower() for m in MONTHS), *WEEKDAYS])
 _NATIONALITY = re.compile(r"(?:an|ese|ish|i)$")
+_NUMBERS = {word: str(n) for n, word in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty".split())}
 _RANKS = frozenset("first second third fourth fifth sixth seventh eighth ninth tenth latest most least".split())
 _STOPWORDS = frozenset(
     "a an the and or but of to in on at by for with from as is are was were be been being that "
@@ -131,8 +134,9 @@ def _stemmer() -> Stemmer.Stemmer:
 
 
 def words(text: str) -> set[str]:
-    """Content words, stemmed: "discussed" in a passage supports "discuss" in an answer."""
-    found = [w.replace(",", "") for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
+    """Content words, stemmed, small numbers as digits: "discussed" in a passage supports
+    "discuss" in an answer, and "five votes to two" supports "5-2"."""
+    found = [_NUMBERS.get(w, w.replace(",", "")) for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
     return set(_stemmer().stemWords(found))
 
 

@@ -215,6 +215,7 @@ def test_passages_are_read_in_article_order_with_overlaps_joined_and_one_header_
 def test_words_match_in_other_forms():
     # the doubt check reads "discuss using" as repeated by "discussed the use"
     assert asked_words("What did the leaders discuss using?") <= words("The leaders discussed the use of sanctions.")
+    assert words("by five votes to two") >= words("5-2")
 
 
 def test_a_doubtful_answer_is_declined_only_when_its_passage_is_a_near_miss():
