@@ -38,6 +38,7 @@ from rag.config import Settings
 from rag.generation import Generator, load_generator
 from rag.prompting import (
     MONTHS,
+    NUMBER_WORDS,
     PREFIX,
     REFUSAL,
     WEEKDAYS,
@@ -54,7 +55,7 @@ MIN_SUPPORT = 0.5  # share of an answer sentence's new words that its passage mu
 # each hold part of it), not much less: then the marker moves to the best one.
 SUPPORT_MARGIN = 0.25
 # A doubtful answer (Settings.refusal_doubt) stands only when its passages repeat at least this
-# share of the question's words (all but one will do): then they are about what was asked.
+# share of the question's words (one missing word is always allowed): then they are about what was asked.
 CLOSE_MATCH = 0.8
 
 _MARKERS = re.compile(r"\s*\[(?:passages?\s*)?(\d+(?:\s*[,;]\s*\d+)*)\]", re.IGNORECASE)
@@ -79,9 +80,7 @@ _QUESTION_WORD = re.compile(r"[\w'’-]+")
 # give a date instead) and adjectives of nationality before a noun ("European leaders").
 _CALENDAR = frozenset([*(m.lower() for m in MONTHS), *WEEKDAYS])
 _NATIONALITY = re.compile(r"(?:an|ese|ish|i)$")
-_NUMBERS = {word: str(n) for n, word in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen twenty".split())}
+_NUMBERS = {word: str(n) for n, word in enumerate(NUMBER_WORDS)}
 _RANKS = frozenset("first second third fourth fifth sixth seventh eighth ninth tenth latest most least".split())
 _STOPWORDS = frozenset(
     "a an the and or but of to in on at by for with from as is are was were be been being that "

@@ -72,8 +72,9 @@ _CLAUSE_START = re.compile(r"\b(?:after|before|when|while|since|because|but|alth
 _SENTENCE_START = re.compile(r"[.!?]\s|\n")
 # Years and months counted from the article's date: "last year", "next month", "three years
 # ago", "for the first time in almost three years" (since then). A small model can't do the sum.
-_COUNTS = "a one two three four five six seven eight nine ten eleven twelve".split()  # "a" is 1
-_COUNT = rf"(?:\d+|{'|'.join(_COUNTS[1:])}|a)"
+NUMBER_WORDS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+                "sixteen seventeen eighteen nineteen twenty").split()  # each at the index of its value
+_COUNT = rf"(?:\d+|{'|'.join(NUMBER_WORDS[1:])}|a)"  # "a year ago"
 _RELATIVE_PERIOD = re.compile(
     rf"\b(?:(?P<which>last|next|this|previous|coming) (?P<unit>year|month)"
     rf"|(?P<ago>{_COUNT}) (?P<ago_unit>year|month)s? ago"
@@ -115,7 +116,7 @@ def resolve_month(month: str, published: dt.date, upcoming: bool = False) -> int
 
 
 def _count(word: str) -> int:
-    return int(word) if word.isdigit() else max(_COUNTS.index(word.lower()), 1)
+    return int(word) if word.isdigit() else 1 if word.lower() == "a" else NUMBER_WORDS.index(word.lower())
 
 
 def resolve_period(m: re.Match[str], published: dt.date) -> str:
