@@ -1,9 +1,9 @@
 """Stage 6: turn a question, its passages and the conversation into chat messages.
 
 The system message never changes, so llama.cpp reuses its KV cache from one question to the
-next and only the passages and question cost prompt time. Relative days in a passage
-("on Sunday") are resolved against the article's date in the prompt, so that a small model
-can answer "on what date" questions; the cited text itself stays verbatim.
+next and only the passages and question cost prompt time. Relative dates in a passage ("on
+Sunday", "last year", "from 1 July") are resolved against the article's date in the prompt, so
+that a small model can answer "on what date" questions; the cited text itself stays verbatim.
 """
 
 from __future__ import annotations
@@ -62,10 +62,11 @@ MONTHS = ["January", "February", "March", "April", "May", "June", "July", "Augus
 # year (below).
 _YEARLESS_DATE = re.compile(
     rf"\b(?:\d{{1,2}} )?({'|'.join(MONTHS)})(?: \d{{1,2}}\b)?(?!,? \d| (?:last|next|this) year)")
-# Words before a weekday, in its sentence, that put the day ahead of the article: "will meet on
-# Tuesday", "would hold a parade on Saturday", "is due to open on Monday", "from next Monday".
+# Words before a weekday or a yearless date, in its sentence, that put it ahead of the article:
+# "will meet on Tuesday", "would hold a parade on Saturday", "is due to open on Monday", "from
+# next Monday", "will close from 1 July".
 _AHEAD = re.compile(r"\b(?:will|would|shall|due|set to|plans? to|expected to|next)\b|'ll\b", re.IGNORECASE)
-# ... in the weekday's own clause: "will rise from April after councillors approved it on
+# ... in the date's own clause: "will rise from April after councillors approved it on
 # Wednesday" is a past Wednesday. A word like "after" starts a clause when words follow it.
 _CLAUSE_START = re.compile(r"\b(?:after|before|when|while|since|because|but|although|though)\b(?=(?:\W+\w+){2})",
                            re.IGNORECASE)
