@@ -13,7 +13,8 @@ passage that does support the sentence, or dropped; an answer left with no suppo
 becomes the plain refusal, citing nothing. So does an answer the model wrote while it gave
 the refusal a fair chance (`Settings.refusal_doubt`), unless its passages repeat nearly all of
 the question's words: such doubtful answers are mostly guesses from a passage on a nearby topic.
-And so does an answer without a number to "how many", or without a name to "the name of".
+And so does an answer without a number to "how many", or without a name to "the name of", or
+one from passages that never name the year the question asks about.
 
 Before any of that, a question that names something none of the retrieved articles mentions
 ("the earthquake in Tavira Bay"), or asks for a rank they never use ("who finished second"),
@@ -44,6 +45,7 @@ from rag.prompting import (
     WEEKDAYS,
     Message,
     build_messages,
+    complete_dates,
     passage_evidence,
     prompt_size,
     strip_markers,
@@ -73,6 +75,7 @@ _NAME_QUESTION = re.compile(r"\bname of\b", re.IGNORECASE)
 _COUNT = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|twenty|"
                     r"thirty|forty|fifty|sixty|seventy|eighty|ninety|dozens?|hundreds?|thousands?|millions?|"
                     r"billions?)\b", re.IGNORECASE)
+_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 _ANSWER_KIND = re.compile(r"\b(?:which|what)\s+(?:(?:kind|type|sort)\s+of\s+)?[a-z]+", re.IGNORECASE)
 _CAPITALISED = re.compile(r"\b[A-Z][\w'’-]*")
 _QUESTION_WORD = re.compile(r"[\w'’-]+")
@@ -213,9 +216,16 @@ def absent_terms(question: str, articles: str) -> list[str]:
     return missing
 
 
+def states_the_years(question: str, evidence: str) -> bool:
+    """False when the question names a year ("revenue in 2021", "the 2017 theft") that the cited
+    passages don't: a figure from the same story in another year is the usual wrong answer. The
+    passages count as read by the model, with "last year (2024)" dated and their article's date."""
+    return all(year in evidence for year in _YEAR.findall(question))
+
+
 def is_doubtful(question: str, answer: str, evidence: str, refusal_probability: float, doubt: float) -> bool:
     """Whether a supported answer is still declined: the model hesitated over it and its passages
-    are a near miss, or it is not what was asked for.
+    are a near miss, or it is not what was asked for (`answers_the_kind`, `states_the_years`).
 
     A near miss lacks more than a fifth of the question's words and more than one: a single
     word is often just said otherwise ("call" for "said"), whatever the question's length.
@@ -223,7 +233,8 @@ def is_doubtful(question: str, answer: str, evidence: str, refusal_probability: 
     asked = asked_words(question)
     missing = asked - words(evidence)
     near_miss = len(missing) > max(1, (1 - CLOSE_MATCH) * len(asked))
-    return (refusal_probability >= doubt and near_miss) or not answers_the_kind(question, answer)
+    return ((refusal_probability >= doubt and near_miss) or not answers_the_kind(question, answer)
+            or not states_the_years(question, evidence))
 
 
 def check_citations(raw: str, question: str, passages: Sequence[Passage]) -> tuple[str, list[int]]:
@@ -351,6 +362,7 @@ class RAG:
         evidence = " ".join(passage_evidence(p) for p in passages if p.n in cited)
         if cited and is_doubtful(question, text, evidence, refusal_odds.probability, s.refusal_doubt):
             text, cited = REFUSAL, []
+        text = complete_dates(text, evidence)
         by_n = {p.n: p for p in passages}
         citations = [
             Citation(n, by_n[n].chunk.doc_id, by_n[n].chunk.title, by_n[n].chunk.date, by_n[n].chunk.text,

@@ -4,6 +4,7 @@ The system message never changes, so llama.cpp reuses its KV cache from one ques
 next and only the passages and question cost prompt time. Relative dates in a passage ("on
 Sunday", "last year", "from 1 July") are resolved against the article's date in the prompt, so
 that a small model can answer "on what date" questions; the cited text itself stays verbatim.
+An answer that copies such a date without its bracket gets the year back (`complete_dates`).
 """
 
 from __future__ import annotations
@@ -147,6 +148,20 @@ def annotate_dates(text: str, published: dt.date | None) -> str:
     text = _RELATIVE_DAY.sub(lambda m: f"{m.group()} ({resolve_day(m.group(), published, ahead(m)):%-d %B %Y})", text)
     text = _RELATIVE_PERIOD.sub(lambda m: f"{m.group()} ({resolve_period(m, published)})", text)
     return _YEARLESS_DATE.sub(lambda m: f"{m.group()} ({resolve_month(m.group(1), published, ahead(m))})", text)
+
+
+def complete_dates(answer: str, evidence: str) -> str:
+    """An answer's dates with the year its passage gave them: the model copies "1 July" from
+    "from 1 July (2026)" or "on Sunday" from "on Sunday (18 May 2025)", and drops the bracket."""
+
+    def complete(m: re.Match[str], bracketed: bool) -> str:
+        given = re.search(rf"\b{re.escape(m.group())} \(([^)]+)\)", evidence)
+        if not given or m.string[m.end() :].startswith(" ("):
+            return m.group()
+        return f"{m.group()} ({given[1]})" if bracketed else f"{m.group()} {given[1]}"
+
+    answer = _RELATIVE_DAY.sub(lambda m: complete(m, bracketed=True), answer)
+    return _YEARLESS_DATE.sub(lambda m: complete(m, bracketed=False), answer)
 
 
 def _article_header(passage: Passage) -> str:

@@ -13,6 +13,7 @@ from rag.answer import (
     clean_question,
     is_doubtful,
     parse_markers,
+    states_the_years,
     words,
 )
 from rag.chunking import Chunk
@@ -22,6 +23,7 @@ from rag.prompting import (
     REFUSAL,
     annotate_dates,
     build_messages,
+    complete_dates,
     prompt_size,
     render_passages,
     resolve_day,
@@ -102,6 +104,23 @@ def test_a_count_or_a_name_must_be_in_the_answer_when_asked_for():
     assert not answers_the_kind("What was the name of the man killed in the Kherson region?",
                                 "The man was killed in the Kherson region [3].")
     assert answers_the_kind("Where was it?", "In the region [3].")  # other questions: no rule
+
+
+def test_a_year_the_question_names_must_be_in_the_cited_passages():
+    evidence = "Article of Friday 3 March 2023:\nRevenue grew 7 percent to 2.41 billion crowns last year (2022)."
+    assert states_the_years("What was Marrowby Foods' revenue in 2022?", evidence)
+    assert not states_the_years("What was Marrowby Foods' revenue in 2021?", evidence)
+    assert states_the_years("What was Marrowby Foods' revenue?", evidence)
+    assert is_doubtful("What was the revenue in 2021?", "2.41 billion crowns [1].", evidence, 0.0, 0.1)
+
+
+def test_dates_in_an_answer_get_the_year_their_passage_gave_them():
+    evidence = ("Article of Sunday 1 March 2026:\nThe bridge will close from 1 July (2026). Councillors "
+                "approved the plan on Tuesday (24 February 2026).")
+    assert complete_dates("1 July [1].", evidence) == "1 July 2026 [1]."
+    assert complete_dates("On Tuesday [1].", evidence) == "On Tuesday (24 February 2026) [1]."
+    for whole in ("From 1 July 2026 [1].", "On Tuesday (24 February 2026) [1].", "On Friday [1].", REFUSAL):
+        assert complete_dates(whole, evidence) == whole  # dated already, or no date to take
 
 
 def test_model_refusals_are_normalised():
