@@ -14,11 +14,12 @@ becomes the plain refusal, citing nothing. So does an answer the model wrote whi
 the refusal a fair chance (`Settings.refusal_doubt`), unless its passages repeat nearly all of
 the question's words: such doubtful answers are mostly guesses from a passage on a nearby topic.
 And so does an answer without a number to "how many", or without a name to "the name of", or
-one from passages that never name the year the question asks about.
+one from passages that never name the year or month the question asks about.
 
 Before any of that, a question that names something none of the retrieved articles mentions
 ("the earthquake in Tavira Bay"), or asks for a rank they never use ("who finished second"),
-is declined without asking the model: the articles can't say.
+is declined without asking the model: the articles can't say. After it, so is an answer whose
+cited articles don't name it: the answer came from a look-alike story.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ _NAME_QUESTION = re.compile(r"\bname of\b", re.IGNORECASE)
 _COUNT = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|twenty|"
                     r"thirty|forty|fifty|sixty|seventy|eighty|ninety|dozens?|hundreds?|thousands?|millions?|"
                     r"billions?)\b", re.IGNORECASE)
-_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
+_WHEN = re.compile(rf"\b(?:(?:19|20)\d\d|{'|'.join(MONTHS)})\b")  # case-sensitive: "may" the verb is no month
 _ANSWER_KIND = re.compile(r"\b(?:which|what)\s+(?:(?:kind|type|sort)\s+of\s+)?[a-z]+", re.IGNORECASE)
 _CAPITALISED = re.compile(r"\b[A-Z][\w'’-]*")
 _QUESTION_WORD = re.compile(r"[\w'’-]+")
@@ -216,16 +217,17 @@ def absent_terms(question: str, articles: str) -> list[str]:
     return missing
 
 
-def states_the_years(question: str, evidence: str) -> bool:
-    """False when the question names a year ("revenue in 2021", "the 2017 theft") that the cited
-    passages don't: a figure from the same story in another year is the usual wrong answer. The
-    passages count as read by the model, with "last year (2024)" dated and their article's date."""
-    return all(year in evidence for year in _YEAR.findall(question))
+def states_the_dates(question: str, evidence: str) -> bool:
+    """False when the question names a year or month ("revenue in 2021", "the September round of
+    talks") that the cited passages don't: a figure from the same story at another time is the
+    usual wrong answer. The passages count as the model read them, with "last year (2024)" dated,
+    and with their article's date."""
+    return all(re.search(rf"\b{when}\b", evidence) for when in _WHEN.findall(question))
 
 
 def is_doubtful(question: str, answer: str, evidence: str, refusal_probability: float, doubt: float) -> bool:
     """Whether a supported answer is still declined: the model hesitated over it and its passages
-    are a near miss, or it is not what was asked for (`answers_the_kind`, `states_the_years`).
+    are a near miss, or it is not what was asked for (`answers_the_kind`, `states_the_dates`).
 
     A near miss lacks more than a fifth of the question's words and more than one: a single
     word is often just said otherwise ("call" for "said"), whatever the question's length.
@@ -234,7 +236,7 @@ def is_doubtful(question: str, answer: str, evidence: str, refusal_probability: 
     missing = asked - words(evidence)
     near_miss = len(missing) > max(1, (1 - CLOSE_MATCH) * len(asked))
     return ((refusal_probability >= doubt and near_miss) or not answers_the_kind(question, answer)
-            or not states_the_years(question, evidence))
+            or not states_the_dates(question, evidence))
 
 
 def check_citations(raw: str, question: str, passages: Sequence[Passage]) -> tuple[str, list[int]]:
@@ -321,6 +323,10 @@ class RAG:
         generator.prime([*PREFIX, {"role": "user", "content": ""}], s.cache_dir)
         return generator
 
+    def _articles(self, passages: Sequence[Passage]) -> str:
+        """The whole text of the passages' articles, each once."""
+        return "\n".join(self.index.article_text(d) for d in dict.fromkeys(p.chunk.doc_id for p in passages))
+
     def stream(
         self, question: str, *, history: Sequence[Message] | None = None, top_k: int | None = None
     ) -> Iterator[str | Answer]:
@@ -338,8 +344,7 @@ class RAG:
         query = " ".join([*exchange, question])
         passages = self.retriever.retrieve(query, top_k or s.top_k)
         retrieved = time.perf_counter()
-        articles = "\n".join(self.index.article_text(d) for d in dict.fromkeys(p.chunk.doc_id for p in passages))
-        if absent_terms(question, articles):
+        if absent_terms(question, self._articles(passages)):
             yield REFUSAL
             took = time.perf_counter() - started
             yield Answer(question, REFUSAL, [], passages, Timings(retrieved - started, took, took), refused=True)
@@ -360,7 +365,11 @@ class RAG:
         generated = time.perf_counter()
         text, cited = check_citations(raw, question, passages)
         evidence = " ".join(passage_evidence(p) for p in passages if p.n in cited)
-        if cited and is_doubtful(question, text, evidence, refusal_odds.probability, s.refusal_doubt):
+        # The answer's own articles must name what the question names: a figure from a look-alike
+        # story ("the Storm Ingrid gust" for Storm Cassia) is the usual wrong answer.
+        cited_articles = self._articles([p for p in passages if p.n in cited])
+        if cited and (is_doubtful(question, text, evidence, refusal_odds.probability, s.refusal_doubt)
+                      or absent_terms(question, cited_articles)):
             text, cited = REFUSAL, []
         text = complete_dates(text, evidence)
         by_n = {p.n: p for p in passages}

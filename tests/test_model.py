@@ -134,3 +134,17 @@ def test_a_guess_from_a_passage_on_a_nearby_fact_is_declined(tmp_path):
     assert bot.answer(question).refused
     unchecked = RAG(corpus_dir=corpus, index_dir=tmp_path / "index", refusal_doubt=1.0).answer(question)
     assert "147" in unchecked.text  # without the doubt check the model's guess would stand
+
+
+def test_an_answer_from_a_look_alike_article_is_declined(tmp_path):
+    from rag import RAG
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    # Two storm stories; only Storm Ingrid's gives its strongest gust.
+    for name in ("017_storm_ingrid_saltreach.txt", "019_storm_cassia_rail_disruption.txt"):
+        (corpus / name).write_text((ROOT / "eval" / "holdout2" / "corpus" / name).read_text())
+    bot = RAG(corpus_dir=corpus, index_dir=tmp_path / "index")
+    cassia = bot.answer("What was the strongest wind gust recorded during Storm Cassia?")
+    assert "142" in cassia.raw and cassia.refused  # the model took Ingrid's figure; the check declines it
+    assert "142" in bot.answer("What was the strongest gust recorded during Storm Ingrid?").text
