@@ -14,7 +14,7 @@ becomes the plain refusal, citing nothing. So does an answer the model wrote whi
 the refusal a fair chance (`Settings.refusal_doubt`), unless its passages repeat nearly all of
 the question's words: such doubtful answers are mostly guesses from a passage on a nearby topic.
 And so does an answer without a number to "how many", or without a name to "the name of", or
-one from passages that never name the year or month the question asks about.
+one from passages that never state the year, month or rank ("second") the question asks about.
 
 Before any of that, a question that names something none of the retrieved articles mentions
 ("the earthquake in Tavira Bay"), or asks for a rank they never use ("who finished second"),
@@ -217,17 +217,19 @@ def absent_terms(question: str, articles: str) -> list[str]:
     return missing
 
 
-def states_the_dates(question: str, evidence: str) -> bool:
-    """False when the question names a year or month ("revenue in 2021", "the September round of
-    talks") that the cited passages don't: a figure from the same story at another time is the
-    usual wrong answer. The passages count as the model read them, with "last year (2024)" dated,
-    and with their article's date."""
-    return all(re.search(rf"\b{when}\b", evidence) for when in _WHEN.findall(question))
+def states_the_specifics(question: str, evidence: str) -> bool:
+    """False when the question pins its answer to a year, month or rank ("revenue in 2021", "the
+    September round of talks", "who finished second") that the cited passages don't state: a
+    figure from the same story at another time, or another place's, is the usual wrong answer.
+    The passages count as the model read them, "last year (2024)" dated, with their article's date."""
+    ranks = {w.lower() for w in _QUESTION_WORD.findall(question)} & _RANKS
+    said = set(_WORD.findall(evidence.lower()))
+    return ranks <= said and all(re.search(rf"\b{when}\b", evidence) for when in _WHEN.findall(question))
 
 
 def is_doubtful(question: str, answer: str, evidence: str, refusal_probability: float, doubt: float) -> bool:
     """Whether a supported answer is still declined: the model hesitated over it and its passages
-    are a near miss, or it is not what was asked for (`answers_the_kind`, `states_the_dates`).
+    are a near miss, or it is not what was asked for (`answers_the_kind`, `states_the_specifics`).
 
     A near miss lacks more than a fifth of the question's words and more than one: a single
     word is often just said otherwise ("call" for "said"), whatever the question's length.
@@ -236,7 +238,7 @@ def is_doubtful(question: str, answer: str, evidence: str, refusal_probability: 
     missing = asked - words(evidence)
     near_miss = len(missing) > max(1, (1 - CLOSE_MATCH) * len(asked))
     return ((refusal_probability >= doubt and near_miss) or not answers_the_kind(question, answer)
-            or not states_the_dates(question, evidence))
+            or not states_the_specifics(question, evidence))
 
 
 def check_citations(raw: str, question: str, passages: Sequence[Passage]) -> tuple[str, list[int]]:
