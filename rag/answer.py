@@ -84,6 +84,7 @@ _QUESTION_WORD = re.compile(r"[\w'’-]+")
 # give a date instead) and adjectives of nationality before a noun ("European leaders").
 _CALENDAR = frozenset([*(m.lower() for m in MONTHS), *WEEKDAYS])
 _NATIONALITY = re.compile(r"(?:an|ese|ish|i)$")
+_UNIT = re.compile(r"(?<=\d)[a-z]+$")  # "12m", "168km", "18th": the number is what must match
 _NUMBERS = {word: str(n) for n, word in enumerate(NUMBER_WORDS)}
 _RANKS = frozenset("first second third fourth fifth sixth seventh eighth ninth tenth latest most least".split())
 _STOPWORDS = frozenset(
@@ -137,9 +138,11 @@ def _stemmer() -> Stemmer.Stemmer:
 
 
 def words(text: str) -> set[str]:
-    """Content words, stemmed, small numbers as digits: "discussed" in a passage supports
-    "discuss" in an answer, and "five votes to two" supports "5-2"."""
-    found = [_NUMBERS.get(w, w.replace(",", "")) for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
+    """Content words, stemmed, small numbers as digits and numbers without their unit or ordinal
+    ending: "discussed" in a passage supports "discuss" in an answer, "five votes to two"
+    supports "5-2", and "the 104th minute" supports "104th"."""
+    found = [_NUMBERS.get(w, _UNIT.sub("", w.replace(",", ""))) for w in _WORD.findall(text.lower())
+             if w not in _STOPWORDS]
     return set(_stemmer().stemWords(found))
 
 
@@ -156,10 +159,15 @@ def is_refusal(text: str) -> bool:
 def support(claim: str, question: str, passage_text: str) -> float:
     """Share of the claim's new words (not in the question) that the passage contains.
 
-    A claim that adds nothing to the question ("The spokesperson quoted is [1].") answers nothing.
+    A claim that adds nothing to the question ("The spokesperson quoted is [1].") answers nothing,
+    and one with a number the passage doesn't give ("55 years old") is made up, however many of
+    its other words the passage has.
     """
     new = words(claim) - words(question)
-    return len(new & words(passage_text)) / len(new) if new else 0.0
+    said = words(passage_text)
+    if not new or any(w[0].isdigit() and w not in said for w in new):
+        return 0.0
+    return len(new & said) / len(new)
 
 
 def asked_words(question: str) -> set[str]:

@@ -127,6 +127,15 @@ def test_dates_in_an_answer_get_the_year_their_passage_gave_them():
         assert complete_dates(whole, evidence) == whole  # dated already, or no date to take
 
 
+def test_a_number_the_passage_does_not_give_is_unsupported():
+    passages = [_passage(1, "The site was found last year by farmer Lionel Tresidder, who is in his fifties."),
+                _passage(2, "Brayfield won it in the 104th minute, when Ethan Mallory scored from 12m.")]
+    assert check_citations("55 years old [1].", "How old is Lionel Tresidder?", passages) == (REFUSAL, [])
+    assert check_citations("The 104th minute [2].", "In which minute did Mallory score?", passages) == (
+        "The 104th minute [2].", [2])
+    assert check_citations("From 12 metres [2].", "From how far out did Mallory score?", passages)[1] == [2]
+
+
 def test_model_refusals_are_normalised():
     for raw in ("The articles don't say.", "The passages do not mention this.", "", "I cannot answer that."):
         assert check_citations(raw, QUESTION, PASSAGES) == (REFUSAL, [])
