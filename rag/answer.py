@@ -14,7 +14,7 @@ becomes the plain refusal, citing nothing. So does an answer the model wrote whi
 the refusal a fair chance (`Settings.refusal_doubt`), unless its passages repeat nearly all of
 the question's words: such doubtful answers are mostly guesses from a passage on a nearby topic.
 And so does an answer without a number to "how many", or without a name to "the name of", or
-one from passages that never state the year, month or rank ("second") the question asks about.
+one from passages that never state the year or ordinal ("2021", "second") the question asks about.
 
 Before any of that, a question that names something none of the retrieved articles mentions
 ("the earthquake in Tavira Bay"), or asks for a rank they never use ("who finished second"),
@@ -76,7 +76,7 @@ _NAME_QUESTION = re.compile(r"\bname of\b", re.IGNORECASE)
 _COUNT = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|twenty|"
                     r"thirty|forty|fifty|sixty|seventy|eighty|ninety|dozens?|hundreds?|thousands?|millions?|"
                     r"billions?)\b", re.IGNORECASE)
-_WHEN = re.compile(rf"\b(?:(?:19|20)\d\d|{'|'.join(MONTHS)})\b")  # case-sensitive: "may" the verb is no month
+_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 _ANSWER_KIND = re.compile(r"\b(?:which|what)\s+(?:(?:kind|type|sort)\s+of\s+)?[a-z]+", re.IGNORECASE)
 _CAPITALISED = re.compile(r"\b[A-Z][\w'’-]*")
 _QUESTION_WORD = re.compile(r"[\w'’-]+")
@@ -86,7 +86,8 @@ _CALENDAR = frozenset([*(m.lower() for m in MONTHS), *WEEKDAYS])
 _NATIONALITY = re.compile(r"(?:an|ese|ish|i)$")
 _UNIT = re.compile(r"(?<=\d)[a-z]+$")  # "12m", "168km", "18th": the number is what must match
 _NUMBERS = {word: str(n) for n, word in enumerate(NUMBER_WORDS)}
-_RANKS = frozenset("first second third fourth fifth sixth seventh eighth ninth tenth latest most least".split())
+_ORDINALS = frozenset("first second third fourth fifth sixth seventh eighth ninth tenth".split())
+_RANKS = _ORDINALS | {"latest", "most", "least"}
 _STOPWORDS = frozenset(
     "a an the and or but of to in on at by for with from as is are was were be been being that "
     "this these those it its he she they them his her their who whom whose which what when where "
@@ -226,13 +227,15 @@ def absent_terms(question: str, articles: str) -> list[str]:
 
 
 def states_the_specifics(question: str, evidence: str) -> bool:
-    """False when the question pins its answer to a year, month or rank ("revenue in 2021", "the
-    September round of talks", "who finished second") that the cited passages don't state: a
-    figure from the same story at another time, or another place's, is the usual wrong answer.
-    The passages count as the model read them, "last year (2024)" dated, with their article's date."""
-    ranks = {w.lower() for w in _QUESTION_WORD.findall(question)} & _RANKS
+    """False when the question pins its answer to a year or an ordinal ("revenue in 2021", "who
+    finished second", "its first week") that the cited passages don't state: a figure from the
+    same story at another time, or another place's, is the usual wrong answer. The passages count
+    as the model read them, "last year (2024)" dated, with their article's date. Months are left
+    out ("since January" is often "since the start of the year"), and so are "most" and "least",
+    which are amounts as often as ranks ("the most universities can charge" is their maximum)."""
+    ordinals = {w.lower() for w in _QUESTION_WORD.findall(question)} & _ORDINALS
     said = set(_WORD.findall(evidence.lower()))
-    return ranks <= said and all(re.search(rf"\b{when}\b", evidence) for when in _WHEN.findall(question))
+    return ordinals <= said and all(year in evidence for year in _YEAR.findall(question))
 
 
 def is_doubtful(question: str, answer: str, evidence: str, refusal_probability: float, doubt: float) -> bool:

@@ -106,14 +106,14 @@ def test_a_count_or_a_name_must_be_in_the_answer_when_asked_for():
     assert answers_the_kind("Where was it?", "In the region [3].")  # other questions: no rule
 
 
-def test_a_year_month_or_rank_the_question_names_must_be_in_the_cited_passages():
+def test_a_year_or_ordinal_the_question_names_must_be_in_the_cited_passages():
     evidence = "Article of Friday 3 March 2023:\nRevenue grew 7 percent to 2.41 billion crowns last year (2022)."
     assert states_the_specifics("What was Marrowby Foods' revenue in 2022?", evidence)
     assert not states_the_specifics("What was Marrowby Foods' revenue in 2021?", evidence)
     assert states_the_specifics("What was Marrowby Foods' revenue?", evidence)
     assert states_the_specifics("What was the revenue in March 2023?", evidence)  # the article's date
-    assert not states_the_specifics("What was the revenue in September?", evidence)
-    assert states_the_specifics("What may the revenue be?", evidence)  # not a month
+    assert states_the_specifics("How much has it grown since January?", evidence)  # months aren't pinned
+    assert states_the_specifics("What is the most it grew?", evidence)  # an amount as often as a rank
     assert not states_the_specifics("What was the revenue in its first year?", evidence)
     assert is_doubtful("What was the revenue in 2021?", "2.41 billion crowns [1].", evidence, 0.0, 0.1)
 
