@@ -77,6 +77,7 @@ _COUNT = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|e
                     r"thirty|forty|fifty|sixty|seventy|eighty|ninety|dozens?|hundreds?|thousands?|millions?|"
                     r"billions?)\b", re.IGNORECASE)
 _YEAR = re.compile(r"\b(?:19|20)\d\d\b")
+_PERCENTAGE = re.compile(r"\d[\d,.]*\s*(?:%|per ?cent)", re.IGNORECASE)
 _ANSWER_KIND = re.compile(r"\b(?:which|what)\s+(?:(?:kind|type|sort)\s+of\s+)?[a-z]+", re.IGNORECASE)
 _CAPITALISED = re.compile(r"\b[A-Z][\w'’-]*")
 _QUESTION_WORD = re.compile(r"[\w'’-]+")
@@ -181,9 +182,10 @@ def asked_words(question: str) -> set[str]:
 
 
 def answers_the_kind(question: str, answer: str) -> bool:
-    """False when the question asks for a count or a name and the answer holds none."""
+    """False when the question asks for a count or a name and the answer holds none (a
+    percentage is a share, not a count: "78%" of members voting is not how many did)."""
     if _COUNT_QUESTION.search(question):
-        return bool(_COUNT.search(strip_markers(answer)))
+        return bool(_COUNT.search(_PERCENTAGE.sub("", strip_markers(answer))))  # a share is no count
     if _NAME_QUESTION.search(question):
         names = {w.lower() for w in _CAPITALISED.findall(answer)} - _STOPWORDS - words(question)
         return bool(names)

@@ -100,6 +100,8 @@ def test_a_count_or_a_name_must_be_in_the_answer_when_asked_for():
     assert answers_the_kind("How many stations does the line have?", "Four [1].")
     assert answers_the_kind("How many people were uprooted?", "Millions [2].")
     assert not answers_the_kind("How many drones did Russia launch?", "A record number of drones [2].")
+    assert not answers_the_kind("How many members took part in the ballot?", "78% [1].")
+    assert answers_the_kind("How many members voted for it?", "1,400, or 78 per cent [1].")
     assert answers_the_kind("What is the name of Dunmore's mayor?", "Ellen Park [1].")
     assert not answers_the_kind("What was the name of the man killed in the Kherson region?",
                                 "The man was killed in the Kherson region [3].")
