@@ -204,6 +204,14 @@ def _is_name(word: str, after: str) -> bool:
     return not (_NATIONALITY.search(word) and not after[:1].isupper())
 
 
+def asked_ranks(question: str) -> list[str]:
+    """The question's ranks ("who finished second", "the first case", "the most visited"), not
+    an ordinal said of when something happened ("first introduced", "first spotted")."""
+    tokens = [w.lower() for w in _QUESTION_WORD.findall(question)]
+    return [w for w, after in zip(tokens, [*tokens[1:], ""])
+            if w in _RANKS and not (w in _ORDINALS and after.endswith("ed"))]
+
+
 def absent_terms(question: str, articles: str) -> list[str]:
     """The question's names, ordinals and superlatives that the articles lack.
 
@@ -215,16 +223,12 @@ def absent_terms(question: str, articles: str) -> list[str]:
     """
     known = set(_WORD.findall(articles.lower()))
     tokens = _QUESTION_WORD.findall(question)
-    missing = []
+    missing = [rank for rank in asked_ranks(question) if not any(_spells(rank, k) for k in known)]
     for i, (word, after) in enumerate(zip(tokens, [*tokens[1:], ""])):
-        if word.lower() in _RANKS:
-            parts = [word.lower()]
-        elif i > 0 and _is_name(word, after):  # the first word is capitalised as the sentence's start
+        if i > 0 and _is_name(word, after):  # the first word is capitalised as the sentence's start
             parts = _WORD.findall(re.sub(r"['’]s$", "", word).lower())
-        else:
-            continue
-        if not all(any(_spells(part, k) for k in known) for part in parts):
-            missing.append(word)
+            if not all(any(_spells(part, k) for k in known) for part in parts):
+                missing.append(word)
     return missing
 
 
@@ -235,7 +239,7 @@ def states_the_specifics(question: str, evidence: str) -> bool:
     as the model read them, "last year (2024)" dated, with their article's date. Months are left
     out ("since January" is often "since the start of the year"), and so are "most" and "least",
     which are amounts as often as ranks ("the most universities can charge" is their maximum)."""
-    ordinals = {w.lower() for w in _QUESTION_WORD.findall(question)} & _ORDINALS
+    ordinals = set(asked_ranks(question)) & _ORDINALS
     said = set(_WORD.findall(evidence.lower()))
     return ordinals <= said and all(year in evidence for year in _YEAR.findall(question))
 
