@@ -8,13 +8,15 @@
 
 A small model sometimes cites the wrong passage, cites nothing, or answers from thin air.
 So each answer sentence is checked against the passages: its words that are not already in
-the question must mostly appear in the passage it cites. Unsupported markers are moved to the
+the question must mostly appear in the passage it cites, and every number it gives must.
+Unsupported markers are moved to the
 passage that does support the sentence, or dropped; an answer left with no support at all
 becomes the plain refusal, citing nothing. So does an answer the model wrote while it gave
 the refusal a fair chance (`Settings.refusal_doubt`), unless its passages repeat nearly all of
 the question's words: such doubtful answers are mostly guesses from a passage on a nearby topic.
-And so does an answer without a number to "how many", or without a name to "the name of", or
+And so does an answer without a count to "how many", or without a name to "the name of", or
 one from passages that never state the year or ordinal ("2021", "second") the question asks about.
+A date the answer copies without its year gets the year its passage gave it.
 
 Before any of that, a question that names something none of the retrieved articles mentions
 ("the earthquake in Tavira Bay"), or asks for a rank they never use ("who finished second"),
