@@ -9,11 +9,11 @@
 A small model sometimes cites the wrong passage, cites nothing, or answers from thin air.
 So each answer sentence is checked against the passages: its words that are not already in
 the question must mostly appear in the passage it cites, and every number it gives must.
-Unsupported markers are moved to the
-passage that does support the sentence, or dropped; an answer left with no support at all
-becomes the plain refusal, citing nothing. So does an answer the model wrote while it gave
-the refusal a fair chance (`Settings.refusal_doubt`), unless its passages repeat nearly all of
-the question's words: such doubtful answers are mostly guesses from a passage on a nearby topic.
+Unsupported markers are moved to the passage that does support the sentence, or dropped; an
+answer left with no support at all becomes the plain refusal, citing nothing. So does an
+answer the model wrote while it gave the refusal a fair chance (`Settings.refusal_doubt`),
+unless its passages repeat nearly all of the question's words: such doubtful answers are mostly
+guesses from a passage on a nearby topic.
 And so does an answer without a count to "how many", or without a name to "the name of", or
 one from passages that never state the year or ordinal ("2021", "second") the question asks about.
 A date the answer copies without its year gets the year its passage gave it.
@@ -89,6 +89,10 @@ _CALENDAR = frozenset([*(m.lower() for m in MONTHS), *WEEKDAYS])
 _NATIONALITY = re.compile(r"(?:an|ese|ish|i)$")
 _UNIT = re.compile(r"(?<=\d)[a-z]+$")  # "12m", "168km", "18th": the number is what must match
 _NUMBERS = {word: str(n) for n, word in enumerate(NUMBER_WORDS)}
+_ONES = NUMBER_WORDS[:10]
+_TEN_VALUES = {word: 10 * n for n, word in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split(),
+                                                      start=2)}
+_TENS = re.compile(rf"\b({'|'.join(_TEN_VALUES)})(?:[- ]({'|'.join(_ONES[1:])}))?\b")  # "thirty-one"
 _ORDINALS = frozenset("first second third fourth fifth sixth seventh eighth ninth tenth".split())
 _RANKS = _ORDINALS | {"latest", "most", "least"}
 _STOPWORDS = frozenset(
@@ -142,11 +146,11 @@ def _stemmer() -> Stemmer.Stemmer:
 
 
 def words(text: str) -> set[str]:
-    """Content words, stemmed, small numbers as digits and numbers without their unit or ordinal
-    ending: "discussed" in a passage supports "discuss" in an answer, "five votes to two"
-    supports "5-2", and "the 104th minute" supports "104th"."""
-    found = [_NUMBERS.get(w, _UNIT.sub("", w.replace(",", ""))) for w in _WORD.findall(text.lower())
-             if w not in _STOPWORDS]
+    """Content words, stemmed, numbers up to 99 as digits and numbers without their unit or
+    ordinal ending: "discussed" in a passage supports "discuss" in an answer, "five votes to two"
+    supports "5-2", "thirty-one" supports "31", and "the 104th minute" supports "104th"."""
+    text = _TENS.sub(lambda m: str(_TEN_VALUES[m[1]] + (_ONES.index(m[2]) if m[2] else 0)), text.lower())
+    found = [_NUMBERS.get(w, _UNIT.sub("", w.replace(",", ""))) for w in _WORD.findall(text) if w not in _STOPWORDS]
     return set(_stemmer().stemWords(found))
 
 
@@ -187,7 +191,7 @@ def answers_the_kind(question: str, answer: str) -> bool:
     """False when the question asks for a count or a name and the answer holds none (a
     percentage is a share, not a count: "78%" of members voting is not how many did)."""
     if _COUNT_QUESTION.search(question):
-        return bool(_COUNT.search(_PERCENTAGE.sub("", strip_markers(answer))))  # a share is no count
+        return bool(_COUNT.search(_PERCENTAGE.sub("", strip_markers(answer))))
     if _NAME_QUESTION.search(question):
         names = {w.lower() for w in _CAPITALISED.findall(answer)} - _STOPWORDS - words(question)
         return bool(names)

@@ -136,6 +136,8 @@ def test_a_number_the_passage_does_not_give_is_unsupported():
     assert check_citations("The 104th minute [2].", "In which minute did Mallory score?", passages) == (
         "The 104th minute [2].", [2])
     assert check_citations("From 12 metres [2].", "From how far out did Mallory score?", passages)[1] == [2]
+    spelled = [_passage(1, "The museum is to return thirty-one bronze sculptures, some forty years after a claim.")]
+    assert check_citations("31 [1].", "How many sculptures will it return?", spelled) == ("31 [1].", [1])
 
 
 def test_model_refusals_are_normalised():
