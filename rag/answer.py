@@ -14,7 +14,7 @@ answer left with no support at all becomes the plain refusal, citing nothing. So
 answer the model wrote while it gave the refusal a fair chance (`Settings.refusal_doubt`),
 unless its passages repeat nearly all of the question's words: such doubtful answers are mostly
 guesses from a passage on a nearby topic.
-And so does an answer without a count to "how many", or without a name to "the name of", or
+And so does an answer without a count to "how many", or without a name to "who" or "the name of", or
 one from passages that never state the year or ordinal ("2021", "second") the question asks about.
 A date the answer copies without its year gets the year its passage gave it.
 
@@ -72,16 +72,17 @@ _REFUSAL = re.compile(
     r"no (?:information|mention)|(?:cannot|can't|unable to) (?:answer|determine|find)",
     re.IGNORECASE,
 )
-# "How many" wants a count, "the name of" a name: an answer without one is a near miss.
+# "How many" wants a count; "who", "the name of" and "which firm" want a name: an answer
+# without one is a near miss ("The school" for who designed it, "The original construction firm").
 _COUNT_QUESTION = re.compile(r"^how many\b", re.IGNORECASE)
-_NAME_QUESTION = re.compile(r"\bname of\b", re.IGNORECASE)
+_NAME_QUESTION = re.compile(r"^who\b|\bname of\b", re.IGNORECASE)
+_WHICH = re.compile(r"\bwhich\s+([a-z]+)", re.IGNORECASE)  # "which firm": the answer's kind
 _COUNT = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|twenty|"
                     r"thirty|forty|fifty|sixty|seventy|eighty|ninety|dozens?|hundreds?|thousands?|millions?|"
                     r"billions?)\b", re.IGNORECASE)
 _YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 _PERCENTAGE = re.compile(r"\d[\d,.]*\s*(?:%|per ?cent)", re.IGNORECASE)
 _ANSWER_KIND = re.compile(r"\b(?:which|what)\s+(?:(?:kind|type|sort)\s+of\s+)?[a-z]+", re.IGNORECASE)
-_CAPITALISED = re.compile(r"\b[A-Z][\w'’-]*")
 _QUESTION_WORD = re.compile(r"[\w'’-]+")
 # Capitalised words that are not names an article must repeat: calendar words (the article may
 # give a date instead) and adjectives of nationality before a noun ("European leaders").
@@ -188,13 +189,20 @@ def asked_words(question: str) -> set[str]:
 
 
 def answers_the_kind(question: str, answer: str) -> bool:
-    """False when the question asks for a count or a name and the answer holds none (a
-    percentage is a share, not a count: "78%" of members voting is not how many did)."""
+    """False when the question asks for a count or a name and the answer holds none.
+
+    A percentage is a share, not a count ("78%" of members voting is not how many did). A name
+    is a capitalised word or a number the question doesn't have; it is wanted by "who" and "the
+    name of", and by "which firm" when the answer repeats "firm": "The original construction
+    firm" describes the answer instead of giving it, while "Bilateral trade" for "which topic" is one.
+    """
+    answer = strip_markers(answer)
     if _COUNT_QUESTION.search(question):
-        return bool(_COUNT.search(_PERCENTAGE.sub("", strip_markers(answer))))
-    if _NAME_QUESTION.search(question):
-        names = {w.lower() for w in _CAPITALISED.findall(answer)} - _STOPWORDS - words(question)
-        return bool(names)
+        return bool(_COUNT.search(_PERCENTAGE.sub("", answer)))
+    which = _WHICH.search(question)
+    if _NAME_QUESTION.search(question) or (which and words(which[1]) & words(answer)):
+        named = " ".join(w for w in _QUESTION_WORD.findall(answer) if w[0].isupper() or w[0].isdigit())
+        return bool(words(named) - words(question))
     return True
 
 

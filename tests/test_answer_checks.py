@@ -105,6 +105,13 @@ def test_a_count_or_a_name_must_be_in_the_answer_when_asked_for():
     assert answers_the_kind("What is the name of Dunmore's mayor?", "Ellen Park [1].")
     assert not answers_the_kind("What was the name of the man killed in the Kherson region?",
                                 "The man was killed in the Kherson region [3].")
+    assert answers_the_kind("Who designed the new library?", "Mr Okafor's firm [2].")
+    assert not answers_the_kind("Who designed the new library?", "The council's library team [2].")
+    assert not answers_the_kind("Who replaced Declan Ruane as Thornvale's coach?", "Thornvale sacked Declan Ruane [1].")
+    # "which firm" wants a name only when the answer repeats "firm" instead of naming one
+    assert not answers_the_kind("Which construction firm went bust?", "The original construction firm [2].")
+    assert answers_the_kind("Which region was hit?", "The Kherson region [3].")
+    assert answers_the_kind("Which topic did they raise?", "Bilateral trade [2].")
     assert answers_the_kind("Where was it?", "In the region [3].")  # other questions: no rule
 
 
