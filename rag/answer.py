@@ -30,7 +30,7 @@ import datetime as dt
 import re
 import time
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -81,6 +81,12 @@ _COUNT = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|e
                     r"thirty|forty|fifty|sixty|seventy|eighty|ninety|dozens?|hundreds?|thousands?|millions?|"
                     r"billions?)\b", re.IGNORECASE)
 _YEAR = re.compile(r"\b(?:19|20)\d\d\b")
+# Questions whose answer is a number or a date, and text that holds one (`answer_form`).
+_NUMBER_QUESTION = re.compile(r"\bhow (?:many|much|long|old|far|big|large|tall|high|fast|deep|heavy)\b|"
+                              r"\bwhat (?:percentage|proportion|share)\b|\bby what\b", re.IGNORECASE)
+_DATE_QUESTION = re.compile(r"\bwhen\b|\b(?:what|which) (?:date|day|year)\b", re.IGNORECASE)
+_DATED = re.compile(rf"\b(?:{'|'.join([*MONTHS, *(d.title() for d in WEEKDAYS)])}|yesterday|today|tomorrow|"
+                    r"ago|last (?:year|month)|(?:19|20)\d\d)\b")
 _PERCENTAGE = re.compile(r"\d[\d,.]*\s*(?:%|per ?cent)", re.IGNORECASE)
 _ANSWER_KIND = re.compile(r"\b(?:which|what)\s+(?:(?:kind|type|sort)\s+of\s+)?[a-z]+", re.IGNORECASE)
 _QUESTION_WORD = re.compile(r"[\w'’-]+")
@@ -204,6 +210,16 @@ def answers_the_kind(question: str, answer: str) -> bool:
         named = " ".join(w for w in _QUESTION_WORD.findall(answer) if w[0].isupper() or w[0].isdigit())
         return bool(words(named) - words(question))
     return True
+
+
+def answer_form(question: str) -> Callable[[str], bool] | None:
+    """What a passage must hold to answer the question: a number for "how many" or "by what
+    percentage", a date for "when" or "on what date"; None when any passage might."""
+    if _NUMBER_QUESTION.search(question):
+        return lambda text: bool(_COUNT.search(text))
+    if _DATE_QUESTION.search(question):
+        return lambda text: bool(_DATED.search(text))
+    return None
 
 
 def _spells(part: str, word: str) -> bool:
@@ -375,7 +391,7 @@ class RAG:
         # it: the last question and its answer, which often names what "he" or "there" is.
         exchange = [strip_markers(m["content"]) for m in history[-2:] if not is_refusal(m["content"])]
         query = " ".join([*exchange, question])
-        passages = self.retriever.retrieve(query, top_k or s.top_k)
+        passages = self.retriever.retrieve(query, top_k or s.top_k, answer_form(question))
         retrieved = time.perf_counter()
         if absent_terms(question, self._articles(passages)):
             yield REFUSAL

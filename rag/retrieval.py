@@ -7,6 +7,7 @@ Reciprocal rank fusion combines the two rankings without calibrating their score
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import bm25s
@@ -23,6 +24,8 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets itself to DEBUG,
 # 60 such a chunk lost to chunks both rankings put middling (README, "Evaluation").
 RRF_K = 1
 CANDIDATES = 20  # from each ranking before fusion
+# How far down the fused ranking a passage of the answer's form (`retrieve`) is brought up from.
+FORM_WINDOW = 6
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,14 @@ class Retriever:
         ids, scores = self._bm25.retrieve(tokens, k=min(k, len(self.index.chunks)), show_progress=False)
         return [int(i) for i, s in zip(ids[0], scores[0]) if s > 0]
 
-    def retrieve(self, query: str, top_k: int) -> list[Passage]:
-        """The top_k chunks for `query`, numbered from 1 in reading order (`in_reading_order`)."""
+    def retrieve(self, query: str, top_k: int, has_answer_form: Callable[[str], bool] | None = None) -> list[Passage]:
+        """The top_k chunks for `query`, numbered from 1 in reading order (`in_reading_order`).
+
+        `has_answer_form` tells whether a chunk's text could hold the answer at all (a number for
+        "how many", a date for "when"): of the best FORM_WINDOW chunks, those that could come
+        first. In long articles the chunk that answers is often just below the top, under
+        chunks on the same topic that give no figure.
+        """
         if not self.index.chunks:
             return []
         query_vector = embedding.embed_query(query)
@@ -60,9 +69,14 @@ class Retriever:
         for ranking in ([i for i, _ in dense], self._bm25_ranking(query, CANDIDATES)):
             for rank, i in enumerate(ranking):
                 fused[i] = fused.get(i, 0.0) + 1.0 / (RRF_K + rank)
+        ranked = sorted(fused, key=fused.__getitem__, reverse=True)
+        if has_answer_form is not None:
+            head = ranked[:FORM_WINDOW]
+            fits = [i for i in head if has_answer_form(self.index.chunks[i].text)]
+            ranked = fits + [i for i in ranked if i not in fits]
         best: list[int] = []
         seen: set[str] = set()
-        for i in sorted(fused, key=fused.__getitem__, reverse=True):
+        for i in ranked:
             text = self.index.chunks[i].text
             if text not in seen:  # duplicate articles would only repeat a passage
                 seen.add(text)

@@ -177,6 +177,30 @@ def test_a_chunk_is_found_by_its_article_title(tmp_path):
     assert passage.chunk.doc_id == "Stonemoor.txt" and "84 extra staff" in passage.chunk.text
 
 
+def test_a_passage_of_the_answers_form_is_brought_up(tmp_path):
+    from rag.answer import answer_form
+    from rag.retrieval import Retriever
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    _write(corpus, "bridge.txt", "Crowds crossed the new Harlow bridge on its opening day.\n\n"
+                                 "Officials counted 12,000 of them.\n\nThe bridge is painted blue.")
+    index, _ = store.sync(corpus, tmp_path / "i", max_chars=60, overlap=0, progress=False)
+    question = "How many people crossed the Harlow bridge on its opening day?"
+    [best] = Retriever(index).retrieve(question, 1)
+    [counted] = Retriever(index).retrieve(question, 1, answer_form(question))
+    assert "opening day" in best.chunk.text and "12,000" in counted.chunk.text
+
+
+def test_the_answers_form_is_a_number_or_a_date_when_asked_for():
+    from rag.answer import answer_form
+
+    count, date = answer_form("Roughly how many people came?"), answer_form("On what date did it open?")
+    assert count("Officials counted 12,000.") and count("Three people came.") and not count("Crowds came.")
+    assert date("It opened on Monday.") and date("It opened in March 2024.") and not date("It opened.")
+    assert answer_form("Who opened it?") is None
+
+
 def test_an_article_text_is_its_title_and_chunks(tmp_path):
     corpus = tmp_path / "c"
     corpus.mkdir()
