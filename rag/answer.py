@@ -84,7 +84,8 @@ _YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 # Questions whose answer is a number or a date, and text that holds one (`answer_form`).
 _NUMBER_QUESTION = re.compile(r"\bhow (?:many|much|long|old|far|big|large|tall|high|fast|deep|heavy)\b|"
                               r"\bwhat (?:percentage|proportion|share)\b|\bby what\b", re.IGNORECASE)
-_DATE_QUESTION = re.compile(r"\bwhen\b|\b(?:what|which) (?:date|day|year)\b", re.IGNORECASE)
+# "When" opens a date question; inside one it is a conjunction ("the score when they met").
+_DATE_QUESTION = re.compile(r"^when\b|\b(?:what|which) (?:date|day|year)\b", re.IGNORECASE)
 _DATED = re.compile(rf"\b(?:{'|'.join([*MONTHS, *(d.title() for d in WEEKDAYS)])}|yesterday|today|tomorrow|"
                     r"ago|last (?:year|month)|(?:19|20)\d\d)\b")
 _PERCENTAGE = re.compile(r"\d[\d,.]*\s*(?:%|per ?cent)", re.IGNORECASE)

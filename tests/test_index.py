@@ -199,6 +199,7 @@ def test_the_answers_form_is_a_number_or_a_date_when_asked_for():
     assert count("Officials counted 12,000.") and count("Three people came.") and not count("Crowds came.")
     assert date("It opened on Monday.") and date("It opened in March 2024.") and not date("It opened.")
     assert answer_form("Who opened it?") is None
+    assert answer_form("What was the score when they met?") is None
 
 
 def test_an_article_text_is_its_title_and_chunks(tmp_path):
