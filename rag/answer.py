@@ -47,6 +47,7 @@ from rag.prompting import (
     REFUSAL,
     WEEKDAYS,
     Message,
+    build_check_messages,
     build_messages,
     complete_dates,
     passage_evidence,
@@ -143,6 +144,8 @@ class Answer:
     raw: str = field(default="", repr=False)  # the model's own words, before checking
     # The probability the model gave the refusal as its opening (OpeningOdds); 0 when not asked.
     refusal_probability: float = 0.0
+    # Its "Yes" share when asked afresh whether the passages give this answer (Settings.min_confirmation).
+    confirmation: float | None = None
 
 
 # --- checking citations ------------------------------------------------------------------
@@ -414,13 +417,19 @@ class RAG:
             yield piece
         generated = time.perf_counter()
         text, cited = check_citations(raw, question, passages)
-        evidence = " ".join(passage_evidence(p) for p in passages if p.n in cited)
+        cited_passages = [p for p in passages if p.n in cited]
+        evidence = " ".join(passage_evidence(p) for p in cited_passages)
         # The answer's own articles must name what the question names: a figure from a look-alike
         # story ("the Storm Ingrid gust" for Storm Cassia) is the usual wrong answer.
-        cited_articles = self._articles([p for p in passages if p.n in cited])
         if cited and (is_doubtful(question, text, evidence, refusal_odds.probability, s.refusal_doubt)
-                      or absent_terms(question, cited_articles)):
+                      or absent_terms(question, self._articles(cited_passages))):
             text, cited = REFUSAL, []
+        # Then the model itself, asked afresh, must find the answer stated for exactly this question.
+        confirmation = None
+        if cited and s.min_confirmation > 0:
+            confirmation = generator.yes_share(build_check_messages(question, text, cited_passages))
+            if confirmation < s.min_confirmation:
+                text, cited = REFUSAL, []
         text = complete_dates(text, evidence)
         by_n = {p.n: p for p in passages}
         citations = [
@@ -432,7 +441,7 @@ class RAG:
         timings = Timings(retrieved - started, (first_token or done) - started, done - started,
                           prompt_size(messages, generator.count_tokens), pieces, generated - (first_token or generated))
         yield Answer(question, text, citations, passages, timings, refused=not cited, raw=raw,
-                     refusal_probability=refusal_odds.probability)
+                     refusal_probability=refusal_odds.probability, confirmation=confirmation)
 
     def answer(
         self, question: str, *, history: Sequence[Message] | None = None, top_k: int | None = None

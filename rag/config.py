@@ -53,6 +53,11 @@ class Settings:
     # opening (OpeningOdds) and its passages miss some of the question's words (answer.py).
     # README, "Evaluation", has what 0.1 bought; 1.0 turns the check off.
     refusal_doubt: float = field(default_factory=lambda: _env_float("RAG_REFUSAL_DOUBT", 0.1))
+    # The answer that survives the checks is read back to the model, apart from the conversation
+    # it was written in: "Does the passage say this is the answer to exactly this question?"
+    # (`prompting.build_check_messages`). Below this share of "Yes" against "No" it is declined;
+    # 0 turns the check off (README, "Evaluation").
+    min_confirmation: float = field(default_factory=lambda: _env_float("RAG_MIN_CONFIRMATION", 0.5))
     max_question_chars: int = 2000
     history_turns: int = 2  # earlier question/answer pairs shown to the model
 

@@ -81,6 +81,7 @@ class Result:
     total_s: float
     cited: list[str]
     refusal_probability: float = 0.0  # how close the model came to declining (Answer.refusal_probability)
+    confirmation: float | None = None  # the answer check's "Yes" share (Answer.confirmation)
 
 
 def load_qa(path: Path) -> list[QAItem]:
@@ -154,7 +155,7 @@ def score(item: QAItem, answer: Answer, locator: EvidenceLocator) -> Result:
                  if spans else None)
     return Result(
         id=item.id, type=item.type, question=item.question, answer=answer.text, raw=answer.raw,
-        refusal_probability=answer.refusal_probability,
+        refusal_probability=answer.refusal_probability, confirmation=answer.confirmation,
         answerable=item.answerable, refused=answer.refused, correct=correct,
         f1=token_f1(answer.text, item.answers) if item.answerable else float(answer.refused),
         citation_precision=precision, evidence_retrieved=retrieved,

@@ -71,6 +71,7 @@ class Generator:
         self.n_ctx = n_ctx
         self.lock = threading.Lock()
         self.primed = False
+        self._prefix_state: tuple[np.ndarray, bytes] | None = None  # put back after `yes_share`
 
     def tokenize(self, text: str) -> list[int]:
         return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
@@ -97,6 +98,7 @@ class Generator:
                 self.llm.create_chat_completion(list(prefix), temperature=0.0, max_tokens=1)
                 if saved is not None:
                     self._save_state(saved)
+            self._prefix_state = self._capture()
             self.primed = True
 
     def _state_key(self, prefix: Sequence[Message]) -> str:
@@ -108,15 +110,31 @@ class Generator:
                 llama_cpp.__version__]
         return hashlib.sha256(json.dumps(what).encode()).hexdigest()[:16]
 
-    def _save_state(self, path: Path) -> None:
-        """File layout: sha256 of the rest, token count, the tokens, llama.cpp's state bytes."""
+    def _capture(self) -> tuple[np.ndarray, bytes]:
+        """The context's tokens and llama.cpp's state bytes (its KV cache), to put back later."""
         import llama_cpp
 
         size = llama_cpp.llama_state_get_size(self.llm.ctx)
         state = (ctypes.c_uint8 * size)()
         written = llama_cpp.llama_state_get_data(self.llm.ctx, state, size)
-        tokens = np.asarray(self.llm.input_ids[: self.llm.n_tokens], dtype=np.int32)
-        body = struct.pack("<I", len(tokens)) + tokens.tobytes() + bytes(state)[:written]
+        return np.array(self.llm.input_ids[: self.llm.n_tokens], dtype=np.int32), bytes(state)[:written]  # a copy
+
+    def _restore(self, tokens: np.ndarray, state: bytes) -> bool:
+        """Put back what `_capture` took; False (and a clean context) if it doesn't fit this model."""
+        import llama_cpp
+
+        buffer = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
+        if len(tokens) > self.n_ctx or llama_cpp.llama_state_set_data(self.llm.ctx, buffer, len(state)) != len(state):
+            self.llm.reset()  # the next evaluation starts from position 0 and clears the cache
+            return False
+        self.llm.input_ids[: len(tokens)] = tokens
+        self.llm.n_tokens = len(tokens)
+        return True
+
+    def _save_state(self, path: Path) -> None:
+        """File layout: sha256 of the rest, token count, the tokens, llama.cpp's state bytes."""
+        tokens, state = self._capture()
+        body = struct.pack("<I", len(tokens)) + tokens.tobytes() + state
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -131,8 +149,6 @@ class Generator:
 
     def _load_state(self, path: Path) -> bool:
         """Restore a state `_save_state` wrote; False (and a clean context) if it can't be used."""
-        import llama_cpp
-
         try:
             data = path.read_bytes()
         except FileNotFoundError:
@@ -145,15 +161,9 @@ class Generator:
             log.warning("%s is damaged; evaluating the prompt prefix instead.", path)
             return False
         (n,) = struct.unpack_from("<I", body)
-        tokens = np.frombuffer(body, dtype=np.int32, count=n, offset=4)
-        state = body[4 + 4 * n :]
-        buffer = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
-        if n > self.n_ctx or llama_cpp.llama_state_set_data(self.llm.ctx, buffer, len(state)) != len(state):
+        if not self._restore(np.frombuffer(body, dtype=np.int32, count=n, offset=4), body[4 + 4 * n :]):
             log.warning("%s does not fit this model; evaluating the prompt prefix instead.", path)
-            self.llm.reset()  # the next evaluation starts from position 0 and clears the cache
             return False
-        self.llm.input_ids[:n] = tokens
-        self.llm.n_tokens = n
         return True
 
     def stream(
@@ -171,6 +181,22 @@ class Generator:
                 delta = part["choices"][0]["delta"].get("content")
                 if delta:
                     yield delta
+
+    def yes_share(self, messages: Sequence[Message]) -> float:
+        """P("Yes") / (P("Yes") + P("No")) for the reply's first token: above 0.5 the model leans
+        to yes. For questions asked apart from the answering conversation, whose prompt shares
+        nothing with it: the primed prefix's state is put back afterwards (milliseconds), so the
+        next answer still starts from the cached prefix."""
+        from llama_cpp import LogitsProcessorList
+
+        yes, no = self.opening_odds("Yes"), self.opening_odds("No")
+        with self.lock:
+            self.llm.create_chat_completion(list(messages), temperature=0.0, max_tokens=1,
+                                            logits_processor=LogitsProcessorList([yes, no]))
+            if self._prefix_state is not None:
+                self._restore(*self._prefix_state)
+        either = yes.probability + no.probability
+        return yes.probability / either if either > 0 else 0.5
 
 
 @lru_cache(maxsize=2)

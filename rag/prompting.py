@@ -50,6 +50,10 @@ FEW_SHOT: list[dict[str, str]] = [
 
 Message = dict[str, str]
 
+# The answer check (`build_check_messages`) is a conversation of its own: asked inside the
+# answering one, with its worked examples, the model says yes to right and tempting answers alike.
+CHECK_SYSTEM_PROMPT = "You check whether a news passage answers a question. Reply with one word: Yes or No."
+
 # Every prompt starts with these messages; llama.cpp keeps their KV cache between questions.
 PREFIX: list[Message] = [{"role": "system", "content": SYSTEM_PROMPT}, *FEW_SHOT]
 
@@ -186,6 +190,19 @@ def render_passages(passages: Sequence[Passage]) -> str:
 
 def strip_markers(text: str) -> str:
     return _MARKER.sub("", text)
+
+
+def build_check_messages(question: str, answer: str, passages: Sequence[Passage]) -> list[Message]:
+    """Messages asking afresh whether the passages give `answer` as the answer to exactly this
+    question: the small model's usual wrong answer is a true figure from its passage that
+    belongs to another person, place or time (the winner's votes for the runner-up's)."""
+    text = "\n".join(annotate_dates(p.chunk.text, p.chunk.date) for p in passages)
+    return [
+        {"role": "system", "content": CHECK_SYSTEM_PROMPT},
+        {"role": "user", "content": f"Passage: {text}\n\nQuestion: {question}\nAnswer: {strip_markers(answer)}\n\n"
+                                    "Does the passage say that this is the answer to exactly this question "
+                                    "(same person, thing, place and time)? Yes or No?"},
+    ]
 
 
 def prompt_size(messages: Sequence[Message], count_tokens: Callable[[str], int]) -> int:
