@@ -73,10 +73,10 @@ _REFUSAL = re.compile(
     r"no (?:information|mention)|(?:cannot|can't|unable to) (?:answer|determine|find)",
     re.IGNORECASE,
 )
-# "How many" wants a count; "who", "the name of" and "which firm" want a name: an answer
+# "How many" wants a count; "who", "the names of" and "which firm" want a name: an answer
 # without one is a near miss ("The school" for who designed it, "The original construction firm").
 _COUNT_QUESTION = re.compile(r"^how many\b", re.IGNORECASE)
-_NAME_QUESTION = re.compile(r"^who\b|\bname of\b", re.IGNORECASE)
+_NAME_QUESTION = re.compile(r"^who\b|\bnames? of\b", re.IGNORECASE)
 _WHICH = re.compile(r"\bwhich\s+([a-z]+)", re.IGNORECASE)  # "which firm": the answer's kind
 _COUNT = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|twenty|"
                     r"thirty|forty|fifty|sixty|seventy|eighty|ninety|dozens?|hundreds?|thousands?|millions?|"
@@ -202,17 +202,18 @@ def answers_the_kind(question: str, answer: str) -> bool:
     """False when the question asks for a count or a name and the answer holds none.
 
     A percentage is a share, not a count ("78%" of members voting is not how many did). A name
-    is a capitalised word or a number the question doesn't have; it is wanted by "who" and "the
-    name of", and by "which firm" when the answer repeats "firm": "The original construction
-    firm" describes the answer instead of giving it, while "Bilateral trade" for "which topic" is one.
+    is a capitalised word the question doesn't have, wanted by "who" and "the name of" ("aged 19
+    and 24" names nobody). "Which firm" wants one, or a number ("5th seed"), when the answer
+    repeats "firm": "The original construction firm" describes the answer instead of giving it,
+    while "Bilateral trade" for "which topic" is one.
     """
     answer = strip_markers(answer)
     if _COUNT_QUESTION.search(question):
         return bool(_COUNT.search(_PERCENTAGE.sub("", answer)))
-    which = _WHICH.search(question)
-    if _NAME_QUESTION.search(question) or (which and words(which[1]) & words(answer)):
-        named = " ".join(w for w in _QUESTION_WORD.findall(answer) if w[0].isupper() or w[0].isdigit())
-        return bool(words(named) - words(question))
+    wants_name, which = _NAME_QUESTION.search(question), _WHICH.search(question)
+    if wants_name or (which and words(which[1]) & words(answer)):
+        named = [w for w in _QUESTION_WORD.findall(answer) if w[0].isupper() or (not wants_name and w[0].isdigit())]
+        return bool(words(" ".join(named)) - words(question))
     return True
 
 

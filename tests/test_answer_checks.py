@@ -22,6 +22,7 @@ from rag.prompting import (
     FEW_SHOT,
     REFUSAL,
     annotate_dates,
+    build_check_messages,
     build_messages,
     complete_dates,
     prompt_size,
@@ -106,6 +107,8 @@ def test_a_count_or_a_name_must_be_in_the_answer_when_asked_for():
     assert not answers_the_kind("What was the name of the man killed in the Kherson region?",
                                 "The man was killed in the Kherson region [3].")
     assert answers_the_kind("Who designed the new library?", "Mr Okafor's firm [2].")
+    assert not answers_the_kind("What are the names of the two men charged?", "They are aged 19 and 24 [2].")
+    assert answers_the_kind("Which seed was she?", "The 5th seed [1].")
     assert not answers_the_kind("Who designed the new library?", "The council's library team [2].")
     assert not answers_the_kind("Who replaced Declan Ruane as Thornvale's coach?", "Thornvale sacked Declan Ruane [1].")
     # "which firm" wants a name only when the answer repeats "firm" instead of naming one
@@ -221,6 +224,16 @@ def test_questions_are_cleaned_or_refused_with_a_message():
         clean_question(" \n\t ", 100)
     with pytest.raises(ValueError, match="100,000 characters"):
         clean_question("x" * 100_000, 2000)
+
+
+def test_the_answer_check_is_a_conversation_of_its_own_with_the_cited_passages():
+    system, user = build_check_messages(QUESTION, "A meeting between Putin and Zelensky [2].", PASSAGES[1:])
+    assert system["role"] == "system" and "Yes or No" in system["content"]
+    assert system["content"] != build_messages(QUESTION, PASSAGES, [], len, 10_000)[0]["content"]
+    text = user["content"]
+    assert "next step" in text and "Sunday (18 May 2025)" in text  # the passages as the model read them
+    assert "Russia said" not in text  # only the cited passages
+    assert f"Question: {QUESTION}\nAnswer: A meeting between Putin and Zelensky." in text  # no markers
 
 
 def test_prompt_is_trimmed_to_the_budget_history_first():
