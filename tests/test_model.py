@@ -28,6 +28,19 @@ def test_a_question_the_article_does_not_answer_is_declined(seed_bot):
     assert result.refused and result.text == "The articles don't say." and result.citations == []
 
 
+def test_an_answer_the_model_does_not_confirm_afresh_is_declined(seed_bot):
+    from rag import RAG
+
+    # The article dates the talks and the agreement to swap prisoners, never the swap itself.
+    question = "On what date will the 1,000-for-1,000 prisoner exchange take place?"
+    declined = seed_bot.answer(question)
+    assert declined.refused and declined.raw and declined.confirmation < 0.5
+    assert seed_bot.load_model().llm.n_tokens > 500  # the cached prefix is back after the check
+    unchecked = RAG(settings=seed_bot.settings, min_confirmation=0.0).answer(question)
+    assert not unchecked.refused and unchecked.confirmation is None  # the date the model made up
+    assert seed_bot.answer("What did Umerov call the next step?").confirmation > 0.5
+
+
 def test_stream_yields_text_then_the_answer_and_is_deterministic(seed_bot):
     items = list(seed_bot.stream("How many prisoners did Russia and Ukraine agree to exchange?"))
     assert all(isinstance(i, str) for i in items[:-1]) and len(items) > 2
