@@ -66,7 +66,7 @@ MONTHS = ["January", "February", "March", "April", "May", "June", "July", "Augus
 # case-sensitive, so that "may" the verb is left alone. "In November last year" is dated by its
 # year (below).
 _YEARLESS_DATE = re.compile(
-    rf"\b(?:\d{{1,2}} )?({'|'.join(MONTHS)})(?: \d{{1,2}}\b)?(?!,? \d| (?:last|next|this) year)")
+    rf"\b(?:\d{{1,2}} )?({'|'.join(MONTHS)})\b(?: \d{{1,2}}\b)?(?!,? \d| (?:last|next|this) year)")
 # Words before a weekday or a yearless date, in its sentence, that put it ahead of the article:
 # "will meet on Tuesday", "would hold a parade on Saturday", "is due to open on Monday", "from
 # next Monday", "will close from 1 July".

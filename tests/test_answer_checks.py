@@ -204,6 +204,8 @@ def test_a_month_without_a_year_takes_the_nearest_year_to_the_article_date():
     # a month still to come is the next one, not the nearest
     assert annotate_dates("The bridge will close from 1 December.", MONDAY) == (
         "The bridge will close from 1 December (2025).")
+    names = "Mayor Maya Marchetti-Reyes met Augustine Junes."  # words that start with a month are not one
+    assert annotate_dates(names, MONDAY) == names
 
 
 def test_years_and_months_counted_from_the_article_are_dated():
