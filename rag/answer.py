@@ -131,6 +131,7 @@ class Timings:
     prompt_tokens: int = 0  # the whole prompt; its fixed prefix is cached between questions
     answer_tokens: int = 0
     decode_s: float = 0.0  # from the first token to the model's end of answer
+    check_s: float = 0.0  # reading the answer back to the model (Settings.min_confirmation)
 
 
 @dataclass(frozen=True)
@@ -426,9 +427,11 @@ class RAG:
                       or absent_terms(question, self._articles(cited_passages))):
             text, cited = REFUSAL, []
         # Then the model itself, asked afresh, must find the answer stated for exactly this question.
-        confirmation = None
+        confirmation, check_s = None, 0.0
         if cited and s.min_confirmation > 0:
+            checking = time.perf_counter()
             confirmation = generator.yes_share(build_check_messages(question, text, cited_passages))
+            check_s = time.perf_counter() - checking
             if confirmation < s.min_confirmation:
                 text, cited = REFUSAL, []
         text = complete_dates(text, evidence)
@@ -440,7 +443,8 @@ class RAG:
         ]
         done = time.perf_counter()
         timings = Timings(retrieved - started, (first_token or done) - started, done - started,
-                          prompt_size(messages, generator.count_tokens), pieces, generated - (first_token or generated))
+                          prompt_size(messages, generator.count_tokens), pieces, generated - (first_token or generated),
+                          check_s)
         yield Answer(question, text, citations, passages, timings, refused=not cited, raw=raw,
                      refusal_probability=refusal_odds.probability, confirmation=confirmation)
 

@@ -138,7 +138,7 @@ def bench_questions(model: Path | None, runs: int) -> None:
         prefix = prompt_size(PREFIX, generator.count_tokens)
 
         rows: dict[str, list[float]] = {k: [] for k in ("embed", "search", "prompt tokens", "first token",
-                                                         "decode tok/s", "total", "answer tokens")}
+                                                         "decode tok/s", "answer check", "total", "answer tokens")}
         for _ in range(runs):
             for question in QUESTIONS:
                 embedding.embed_query.cache_clear()
@@ -154,6 +154,8 @@ def bench_questions(model: Path | None, runs: int) -> None:
                 rows["answer tokens"].append(t.answer_tokens)
                 if t.answer_tokens > 1:  # the tokens after the first, and the end-of-answer token
                     rows["decode tok/s"].append(t.answer_tokens / t.decode_s)
+                if t.check_s:
+                    rows["answer check"].append(t.check_s)
 
         article = load_articles(bot.settings.corpus_dir)
         chunks = [c for a in article for c in paragraph_chunks(a.text)]
@@ -172,7 +174,8 @@ def bench_questions(model: Path | None, runs: int) -> None:
               f"{bot.settings.n_threads} threads (seconds unless noted; prompt tokens beyond the "
               f"{prefix}-token cached prefix)")
         for name, values in rows.items():
-            print(f"  {name:14} {_stats(values)}")
+            if values:  # no answer check when every answer was declined before it
+                print(f"  {name:14} {_stats(values)}")
         print("\nPlain pipeline (paragraph chunks, top 4, no cached prefix):")
         for name, values in plain.items():
             ratio = statistics.median(values) / statistics.median(rows[name])
