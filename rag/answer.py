@@ -14,9 +14,12 @@ answer left with no support at all becomes the plain refusal, citing nothing. So
 answer the model wrote while it gave the refusal a fair chance (`Settings.refusal_doubt`),
 unless its passages repeat nearly all of the question's words: such doubtful answers are mostly
 guesses from a passage on a nearby topic.
-And so does an answer without a count to "how many", or without a name to "who" or "the name of", or
-one from passages that never state the year or ordinal ("2021", "second") the question asks about.
-A date the answer copies without its year gets the year its passage gave it.
+And so does an answer without a count to "how many", or without a name to "who" or "the names
+of", or one from passages that never state the year or ordinal ("2021", "second") the question
+asks about. An answer still standing is read back to the model in a conversation of its own, with
+its cited passages, and declined when the model leans to saying they don't give it as the answer
+to exactly this question (`Settings.min_confirmation`). A date the answer copies without its year
+gets the year its passage gave it.
 
 Before any of that, a question that names something none of the retrieved articles mentions
 ("the earthquake in Tavira Bay"), or asks for a rank they never use ("who finished second"),
