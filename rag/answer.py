@@ -283,18 +283,18 @@ def states_the_specifics(question: str, evidence: str) -> bool:
     return ordinals <= said and all(year in evidence for year in _YEAR.findall(question))
 
 
-def is_doubtful(question: str, answer: str, evidence: str, refusal_probability: float, doubt: float) -> bool:
-    """Whether a supported answer is still declined: the model hesitated over it and its passages
-    are a near miss, or it is not what was asked for (`answers_the_kind`, `states_the_specifics`).
+def misses_the_question(question: str, answer: str, evidence: str) -> bool:
+    """A supported answer that is not what was asked for (`answers_the_kind`, `states_the_specifics`)."""
+    return not answers_the_kind(question, answer) or not states_the_specifics(question, evidence)
 
-    A near miss lacks more than a fifth of the question's words and more than one: a single
-    word is often just said otherwise ("call" for "said"), whatever the question's length.
-    """
+
+def is_hesitant(question: str, evidence: str, refusal_probability: float, doubt: float) -> bool:
+    """The model gave the refusal at least `doubt` while writing the answer, and its passages are
+    a near miss: they lack more than a fifth of the question's words and more than one (a single
+    word is often just said otherwise, "call" for "said", whatever the question's length)."""
     asked = asked_words(question)
     missing = asked - words(evidence)
-    near_miss = len(missing) > max(1, (1 - CLOSE_MATCH) * len(asked))
-    return ((refusal_probability >= doubt and near_miss) or not answers_the_kind(question, answer)
-            or not states_the_specifics(question, evidence))
+    return refusal_probability >= doubt and len(missing) > max(1, (1 - CLOSE_MATCH) * len(asked))
 
 
 def check_citations(raw: str, question: str, passages: Sequence[Passage]) -> tuple[str, list[int]]:
@@ -426,17 +426,21 @@ class RAG:
         evidence = " ".join(passage_evidence(p) for p in cited_passages)
         # The answer's own articles must name what the question names: a figure from a look-alike
         # story ("the Storm Ingrid gust" for Storm Cassia) is the usual wrong answer.
-        if cited and (is_doubtful(question, text, evidence, refusal_odds.probability, s.refusal_doubt)
+        if cited and (misses_the_question(question, text, evidence)
                       or absent_terms(question, self._articles(cited_passages))):
             text, cited = REFUSAL, []
-        # Then the model itself, asked afresh, must find the answer stated for exactly this question.
+        # Then the model itself, asked afresh, must find the answer stated for exactly this question;
+        # clearly so for an answer it hesitated over, from passages that are a near miss.
+        hesitant = bool(cited) and is_hesitant(question, evidence, refusal_odds.probability, s.refusal_doubt)
         confirmation, check_s = None, 0.0
         if cited and s.min_confirmation > 0:
             checking = time.perf_counter()
             confirmation = generator.yes_share(build_check_messages(question, text, cited_passages))
             check_s = time.perf_counter() - checking
-            if confirmation < s.min_confirmation:
+            if confirmation < (s.hesitant_confirmation if hesitant else s.min_confirmation):
                 text, cited = REFUSAL, []
+        elif hesitant:
+            text, cited = REFUSAL, []
         text = complete_dates(text, evidence)
         by_n = {p.n: p for p in passages}
         citations = [

@@ -49,15 +49,18 @@ class Settings:
     n_ctx: int = field(default_factory=lambda: _env_int("RAG_N_CTX", 4096))
     n_threads: int = field(default_factory=lambda: _env_int("RAG_THREADS", os.cpu_count() or 2))
     max_answer_tokens: int = 96
-    # An answer is declined when the model gave the refusal at least this probability as its
-    # opening (OpeningOdds) and its passages miss some of the question's words (answer.py).
-    # README, "Evaluation", has what 0.1 bought; 1.0 turns the check off.
+    # An answer is hesitant when the model gave the refusal at least this probability as its
+    # opening (OpeningOdds) and its passages miss some of the question's words (answer.py): it
+    # needs hesitant_confirmation below. README, "Evaluation", has what 0.1 bought; 1.0 turns it off.
     refusal_doubt: float = field(default_factory=lambda: _env_float("RAG_REFUSAL_DOUBT", 0.1))
     # The answer that survives the checks is read back to the model, apart from the conversation
     # it was written in: "Does the passage say this is the answer to exactly this question?"
     # (`prompting.build_check_messages`). Below this share of "Yes" against "No" it is declined;
     # 0 turns the check off (README, "Evaluation").
     min_confirmation: float = field(default_factory=lambda: _env_float("RAG_MIN_CONFIRMATION", 0.5))
+    # ... and, for an answer the model hesitated over (refusal_doubt) from passages that are a near
+    # miss, the share it needs instead: clearly yes. With the check off such answers are declined.
+    hesitant_confirmation: float = field(default_factory=lambda: _env_float("RAG_HESITANT_CONFIRMATION", 0.7))
     max_question_chars: int = 2000
     history_turns: int = 2  # earlier question/answer pairs shown to the model
 
