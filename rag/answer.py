@@ -11,15 +11,15 @@ So each answer sentence is checked against the passages: its words that are not 
 the question must mostly appear in the passage it cites, and every number it gives must.
 Unsupported markers are moved to the passage that does support the sentence, or dropped; an
 answer left with no support at all becomes the plain refusal, citing nothing. So does an
-answer the model wrote while it gave the refusal a fair chance (`Settings.refusal_doubt`),
-unless its passages repeat nearly all of the question's words: such doubtful answers are mostly
-guesses from a passage on a nearby topic.
-And so does an answer without a count to "how many", or without a name to "who" or "the names
-of", or one from passages that never state the year or ordinal ("2021", "second") the question
-asks about. An answer still standing is read back to the model in a conversation of its own, with
-its cited passages, and declined when the model leans to saying they don't give it as the answer
-to exactly this question (`Settings.min_confirmation`). A date the answer copies without its year
-gets the year its passage gave it.
+answer without a count to "how many", or without a name to "who" or "the names of", or one from
+passages that never state the year or ordinal ("2021", "second") the question asks about.
+An answer still standing is read back to the model in a conversation of its own, with its cited
+passages, and declined when the model leans to saying they don't give it as the answer to exactly
+this question (`Settings.min_confirmation`). An answer the model wrote while it gave the refusal a
+fair chance (`Settings.refusal_doubt`), from passages that miss several of the question's words,
+needs a clear yes there (`Settings.hesitant_confirmation`): such hesitant answers are mostly
+guesses from a passage on a nearby topic. A date the answer copies without its year gets the
+year its passage gave it.
 
 Before any of that, a question that names something none of the retrieved articles mentions
 ("the earthquake in Tavira Bay"), or asks for a rank they never use ("who finished second"),
