@@ -145,7 +145,7 @@ class Answer:
     passages: list[Passage]
     timings: Timings
     refused: bool = False
-    raw: str = field(default="", repr=False)  # the model's own words, before checking
+    raw: str = field(default="", repr=False)  # the model's own words, before checking (its second try's, if any)
     # The probability the model gave the refusal as its opening (OpeningOdds); 0 when not asked.
     refusal_probability: float = 0.0
     # Its "Yes" share when asked afresh whether the passages give this answer (Settings.min_confirmation).
@@ -420,6 +420,15 @@ class RAG:
             raw += piece
             pieces += 1
             yield piece
+        # A refusal the model was unsure of gets a second try with the refusal's opening forbidden:
+        # the small model declines many a question its passages answer in other words ("purposely
+        # disregarding" for "deliberately ignoring"). That answer then needs the check's clear yes.
+        second_try = is_refusal(raw) and refusal_odds.probability < s.second_try_below and s.min_confirmation > 0
+        if second_try:
+            raw = ""
+            for piece in generator.stream(messages, s.max_answer_tokens, generator.opening_odds(REFUSAL, forbid=True)):
+                raw += piece
+                pieces += 1
         generated = time.perf_counter()
         text, cited = check_citations(raw, question, passages)
         cited_passages = [p for p in passages if p.n in cited]
@@ -431,7 +440,8 @@ class RAG:
             text, cited = REFUSAL, []
         # Then the model itself, asked afresh, must find the answer stated for exactly this question;
         # clearly so for an answer it hesitated over, from passages that are a near miss.
-        hesitant = bool(cited) and is_hesitant(question, evidence, refusal_odds.probability, s.refusal_doubt)
+        hesitant = bool(cited) and (second_try or is_hesitant(question, evidence, refusal_odds.probability,
+                                                              s.refusal_doubt))
         confirmation, check_s = None, 0.0
         if cited and s.min_confirmation > 0:
             checking = time.perf_counter()

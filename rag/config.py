@@ -61,6 +61,9 @@ class Settings:
     # ... and, for an answer the model hesitated over (refusal_doubt) from passages that are a near
     # miss, the share it needs instead: clearly yes. With the check off such answers are declined.
     hesitant_confirmation: float = field(default_factory=lambda: _env_float("RAG_HESITANT_CONFIRMATION", 0.7))
+    # A refusal the model gave with less than this probability (OpeningOdds) is tried again with
+    # the refusal forbidden; that answer needs hesitant_confirmation. 0 turns it off.
+    second_try_below: float = field(default_factory=lambda: _env_float("RAG_SECOND_TRY_BELOW", 0.2))
     max_question_chars: int = 2000
     history_turns: int = 2  # earlier question/answer pairs shown to the model
 

@@ -33,6 +33,8 @@ class OpeningOdds:
     """
 
     tokens: list[int]
+    # Also keep the model from opening with `tokens[0]`: a second try at a question it declined.
+    forbid: bool = False
     probability: float = 1.0
     _prompt_tokens: int | None = field(default=None, repr=False)
 
@@ -43,6 +45,8 @@ class OpeningOdds:
         if len(written) < len(self.tokens) and written == self.tokens[: len(written)]:
             shifted = np.exp(scores - scores.max())
             self.probability *= float(shifted[self.tokens[len(written)]] / shifted.sum())
+        if self.forbid and not written:
+            scores[self.tokens[0]] = -np.inf
         return scores
 
 
@@ -79,8 +83,8 @@ class Generator:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text))
 
-    def opening_odds(self, text: str) -> OpeningOdds:
-        return OpeningOdds(self.tokenize(text))
+    def opening_odds(self, text: str, forbid: bool = False) -> OpeningOdds:
+        return OpeningOdds(self.tokenize(text), forbid)
 
     def prime(self, prefix: Sequence[Message], cache_dir: Path | None = None) -> None:
         """Evaluate a prompt prefix every request shares, once, so its KV cache is ready.

@@ -98,6 +98,15 @@ def test_opening_odds_follow_the_refusal_until_the_answer_leaves_it():
     assert departed.probability == pytest.approx(0.2)
 
 
+def test_a_forbidden_opening_cannot_be_the_first_token_only():
+    prompt = np.array([7, 8, 9])
+    forbidden = OpeningOdds([0, 1], forbid=True)
+    first = forbidden(prompt, np.log(np.array([0.6, 0.3, 0.1])))
+    assert int(np.argmax(first)) == 1 and first[0] == -np.inf
+    later = forbidden(np.append(prompt, 1), np.log(np.array([0.6, 0.3, 0.1])))
+    assert int(np.argmax(later)) == 0  # the answer may use the token further on
+
+
 def test_a_count_or_a_name_must_be_in_the_answer_when_asked_for():
     assert answers_the_kind("How many stations does the line have?", "Four [1].")
     assert answers_the_kind("How many people were uprooted?", "Millions [2].")

@@ -41,6 +41,18 @@ def test_an_answer_the_model_does_not_confirm_afresh_is_declined(seed_bot):
     assert seed_bot.answer("What did Umerov call the next step?").confirmation > 0.5
 
 
+def test_a_refusal_the_model_was_unsure_of_gets_a_second_try(seed_bot):
+    from rag import RAG
+
+    # The article: "... when they met after Pope Leo's inaugural mass at the Vatican on Sunday."
+    question = "After which event did Zelensky and Vance meet?"
+    first_try = RAG(settings=seed_bot.settings, second_try_below=0.0).answer(question)
+    assert first_try.refused and first_try.refusal_probability < seed_bot.settings.second_try_below
+    second_try = seed_bot.answer(question)
+    assert "mass" in second_try.text.lower() and second_try.citations
+    assert second_try.confirmation >= seed_bot.settings.hesitant_confirmation
+
+
 def test_stream_yields_text_then_the_answer_and_is_deterministic(seed_bot):
     items = list(seed_bot.stream("How many prisoners did Russia and Ukraine agree to exchange?"))
     assert all(isinstance(i, str) for i in items[:-1]) and len(items) > 2
