@@ -44,6 +44,7 @@ from rag import index as index_store
 from rag.config import Settings
 from rag.generation import Generator, load_generator
 from rag.prompting import (
+    CHECK_PREFIX,
     MONTHS,
     NUMBER_WORDS,
     PREFIX,
@@ -375,10 +376,11 @@ class RAG:
         return report
 
     def load_model(self) -> Generator:
-        """The model, loaded once per process, with the fixed prompt prefix already evaluated."""
+        """The model, loaded once per process, with the fixed prompt prefixes already evaluated."""
         s = self.settings
         generator = load_generator(Path(s.model_path), s.n_ctx, s.n_threads)
-        generator.prime([*PREFIX, {"role": "user", "content": ""}], s.cache_dir)
+        generator.prime("check", CHECK_PREFIX, s.cache_dir)
+        generator.prime("answer", PREFIX, s.cache_dir)
         return generator
 
     def _articles(self, passages: Sequence[Passage]) -> str:

@@ -57,10 +57,10 @@ class Settings:
     # it was written in: "Does the passage say this is the answer to exactly this question?"
     # (`prompting.build_check_messages`). Below this share of "Yes" against "No" it is declined;
     # 0 turns the check off (README, "Evaluation").
-    min_confirmation: float = field(default_factory=lambda: _env_float("RAG_MIN_CONFIRMATION", 0.5))
+    min_confirmation: float = field(default_factory=lambda: _env_float("RAG_MIN_CONFIRMATION", 0.7))
     # ... and, for an answer the model hesitated over (refusal_doubt) from passages that are a near
     # miss, the share it needs instead: clearly yes. With the check off such answers are declined.
-    hesitant_confirmation: float = field(default_factory=lambda: _env_float("RAG_HESITANT_CONFIRMATION", 0.7))
+    hesitant_confirmation: float = field(default_factory=lambda: _env_float("RAG_HESITANT_CONFIRMATION", 0.8))
     # A refusal the model gave with less than this probability (OpeningOdds) is tried again with
     # the refusal forbidden; that answer needs hesitant_confirmation. 0 turns it off.
     second_try_below: float = field(default_factory=lambda: _env_float("RAG_SECOND_TRY_BELOW", 0.2))

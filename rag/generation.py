@@ -74,8 +74,10 @@ class Generator:
         self.model_path = model_path
         self.n_ctx = n_ctx
         self.lock = threading.Lock()
-        self.primed = False
-        self._prefix_state: tuple[np.ndarray, bytes] | None = None  # put back after `yes_share`
+        # Evaluated prompt prefixes by name: their messages, and the tokens and llama.cpp state to
+        # put back when a prompt starting with them follows one that doesn't (`_resume`).
+        self._prefixes: dict[str, tuple[list[Message], np.ndarray, bytes]] = {}
+        self._current: str | None = None  # the prefix the context now starts with
 
     def tokenize(self, text: str) -> list[int]:
         return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
@@ -86,24 +88,38 @@ class Generator:
     def opening_odds(self, text: str, forbid: bool = False) -> OpeningOdds:
         return OpeningOdds(self.tokenize(text), forbid)
 
-    def prime(self, prefix: Sequence[Message], cache_dir: Path | None = None) -> None:
-        """Evaluate a prompt prefix every request shares, once, so its KV cache is ready.
+    def prime(self, name: str, prefix: Sequence[Message], cache_dir: Path | None = None) -> None:
+        """Evaluate a prompt prefix that many requests share, once, and keep its KV cache.
 
-        llama.cpp reuses the longest common prefix of the previous prompt, so after this the
-        first real question pays only for its own passages and question. The evaluated state
-        is saved in `cache_dir`: the next process loads it in milliseconds instead of spending
-        seconds reading the prefix again.
+        llama.cpp reuses the longest common prefix of the previous prompt, so after this a
+        prompt starting with `prefix` pays only for the rest. Several prefixes can be primed (the
+        answering conversation, the answer check's): a prompt starting with one that is not in
+        the context puts its state back first, in milliseconds. The evaluated state is saved in
+        `cache_dir`: the next process loads it instead of spending seconds reading the prefix.
         """
         with self.lock:
-            if self.primed:
+            if name in self._prefixes:
                 return
-            saved = cache_dir / f"{self.model_path.stem}-{self._state_key(prefix)}.kv" if cache_dir else None
+            key = self._state_key(prefix)
+            saved = cache_dir / f"{self.model_path.stem}-{name}-{key}.kv" if cache_dir else None
             if saved is None or not self._load_state(saved):
-                self.llm.create_chat_completion(list(prefix), temperature=0.0, max_tokens=1)
+                # An empty user turn after the prefix makes the chat template close the prefix's
+                # last message exactly as a real question's prompt does.
+                self.llm.create_chat_completion([*prefix, {"role": "user", "content": ""}], temperature=0.0,
+                                                max_tokens=1)
                 if saved is not None:
-                    self._save_state(saved)
-            self._prefix_state = self._capture()
-            self.primed = True
+                    self._save_state(saved, stale=f"{self.model_path.stem}-{name}-*.kv")
+            self._prefixes[name] = (list(prefix), *self._capture())
+            self._current = name
+
+    def _resume(self, messages: Sequence[Message]) -> None:
+        """Put back the state of the primed prefix `messages` start with, unless the context
+        already starts with it; the context then serves the prompt's other tokens only."""
+        name = next((n for n, (prefix, _, _) in self._prefixes.items() if list(messages[: len(prefix)]) == prefix),
+                    None)
+        if name is not None and name != self._current and not self._restore(*self._prefixes[name][1:]):
+            name = None
+        self._current = name
 
     def _state_key(self, prefix: Sequence[Message]) -> str:
         """Changes whenever the saved state would differ: other model file, prefix, context or llama.cpp."""
@@ -135,8 +151,9 @@ class Generator:
         self.llm.n_tokens = len(tokens)
         return True
 
-    def _save_state(self, path: Path) -> None:
-        """File layout: sha256 of the rest, token count, the tokens, llama.cpp's state bytes."""
+    def _save_state(self, path: Path, stale: str) -> None:
+        """File layout: sha256 of the rest, token count, the tokens, llama.cpp's state bytes.
+        Files matching the `stale` pattern (an older version of the prefix) are removed."""
         tokens, state = self._capture()
         body = struct.pack("<I", len(tokens)) + tokens.tobytes() + state
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -144,9 +161,9 @@ class Generator:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp.write_bytes(hashlib.sha256(body).digest() + body)
             os.replace(tmp, path)
-            for stale in path.parent.glob(f"{self.model_path.stem}-*.kv"):  # an older prefix of this model
-                if stale != path:
-                    stale.unlink(missing_ok=True)
+            for older in path.parent.glob(stale):
+                if older != path:
+                    older.unlink(missing_ok=True)
         except OSError as exc:  # a read-only checkout still works, only slower to start
             tmp.unlink(missing_ok=True)
             log.warning("Could not save the model's prefix state to %s: %s", path, exc)
@@ -178,6 +195,7 @@ class Generator:
 
         processors = LogitsProcessorList([odds]) if odds else None
         with self.lock:
+            self._resume(messages)
             for part in self.llm.create_chat_completion(
                 list(messages), temperature=0.0, max_tokens=max_tokens, stream=True,
                 logits_processor=processors,
@@ -188,17 +206,14 @@ class Generator:
 
     def yes_share(self, messages: Sequence[Message]) -> float:
         """P("Yes") / (P("Yes") + P("No")) for the reply's first token: above 0.5 the model leans
-        to yes. For questions asked apart from the answering conversation, whose prompt shares
-        nothing with it: the primed prefix's state is put back afterwards (milliseconds), so the
-        next answer still starts from the cached prefix."""
+        to yes."""
         from llama_cpp import LogitsProcessorList
 
         yes, no = self.opening_odds("Yes"), self.opening_odds("No")
         with self.lock:
+            self._resume(messages)
             self.llm.create_chat_completion(list(messages), temperature=0.0, max_tokens=1,
                                             logits_processor=LogitsProcessorList([yes, no]))
-            if self._prefix_state is not None:
-                self._restore(*self._prefix_state)
         either = yes.probability + no.probability
         return yes.probability / either if either > 0 else 0.5
 

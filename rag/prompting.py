@@ -50,12 +50,44 @@ FEW_SHOT: list[dict[str, str]] = [
 
 Message = dict[str, str]
 
-# The answer check (`build_check_messages`) is a conversation of its own: asked inside the
-# answering one, with its worked examples, the model says yes to right and tempting answers alike.
-CHECK_SYSTEM_PROMPT = "You check whether a news passage answers a question. Reply with one word: Yes or No."
-
 # Every prompt starts with these messages; llama.cpp keeps their KV cache between questions.
 PREFIX: list[Message] = [{"role": "system", "content": SYSTEM_PROMPT}, *FEW_SHOT]
+
+
+def _check_turn(passage: str, question: str, answer: str) -> Message:
+    return {"role": "user", "content": f"Passage: {passage}\n\nQuestion: {question}\nAnswer: {answer}\n\n"
+                                       "Does the passage say that this is the answer to exactly this question "
+                                       "(same person, thing, place and time)? Yes or No?"}
+
+
+# The answer check (`build_check_messages`) is a conversation of its own: asked inside the
+# answering one, with its worked examples, the model says yes to right and tempting answers alike.
+# Its own worked examples pair right answers, in other words than the passage's, with the usual
+# wrong ones: a true figure of another person, thing or time. Cached like PREFIX.
+_MATCH = ("Hartley United beat Dover Athletic 3-1 on Saturday (8 March 2025). Sam Ode scored twice for "
+          "Hartley, and Dover's goal came from Luis Mendes. A crowd of 4,200 watched the match.")
+_LIBRARY = ("Brisford's new library opened on Monday (3 March 2025). It cost £4.2 million and holds 60,000 "
+            "books, the council said.")
+_HOMES = ("Councillors in Marlow approved plans for 300 homes on Tuesday (4 March 2025), a year after they "
+          "rejected a scheme for 450 homes on the same site.")
+CHECK_SYSTEM_PROMPT = "You check whether a news passage answers a question. Reply with one word: Yes or No."
+CHECK_PREFIX: list[Message] = [
+    {"role": "system", "content": CHECK_SYSTEM_PROMPT},
+    _check_turn(_LIBRARY, "What did it cost to build the library in Brisford?", "£4.2 million"),
+    {"role": "assistant", "content": "Yes"},
+    _check_turn(_MATCH, "How many goals did Luis Mendes score?", "Two"),
+    {"role": "assistant", "content": "No"},
+    _check_turn(_HOMES, "When did Marlow's council give the go-ahead for the housing plan?", "On 4 March 2025"),
+    {"role": "assistant", "content": "Yes"},
+    _check_turn(_HOMES, "When will building work on the Marlow homes start?", "On 4 March 2025"),
+    {"role": "assistant", "content": "No"},
+    _check_turn(_LIBRARY, "How many people visited Brisford's library on its first day?", "60,000"),
+    {"role": "assistant", "content": "No"},
+    _check_turn(_MATCH, "Who scored for Dover Athletic?", "Luis Mendes"),
+    {"role": "assistant", "content": "Yes"},
+    _check_turn(_HOMES, "How many homes did the council approve in 2024?", "450"),
+    {"role": "assistant", "content": "No"},
+]
 
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 _RELATIVE_DAY = re.compile(r"\b(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|yesterday|"
@@ -197,12 +229,7 @@ def build_check_messages(question: str, answer: str, passages: Sequence[Passage]
     question: the small model's usual wrong answer is a true figure from its passage that
     belongs to another person, place or time (the winner's votes for the runner-up's)."""
     text = "\n".join(annotate_dates(p.chunk.text, p.chunk.date) for p in passages)
-    return [
-        {"role": "system", "content": CHECK_SYSTEM_PROMPT},
-        {"role": "user", "content": f"Passage: {text}\n\nQuestion: {question}\nAnswer: {strip_markers(answer)}\n\n"
-                                    "Does the passage say that this is the answer to exactly this question "
-                                    "(same person, thing, place and time)? Yes or No?"},
-    ]
+    return [*CHECK_PREFIX, _check_turn(text, question, strip_markers(answer))]
 
 
 def prompt_size(messages: Sequence[Message], count_tokens: Callable[[str], int]) -> int:

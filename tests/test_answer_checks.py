@@ -20,6 +20,7 @@ from rag.answer import (
 from rag.chunking import Chunk
 from rag.generation import OpeningOdds
 from rag.prompting import (
+    CHECK_PREFIX,
     FEW_SHOT,
     REFUSAL,
     annotate_dates,
@@ -239,9 +240,10 @@ def test_questions_are_cleaned_or_refused_with_a_message():
 
 
 def test_the_answer_check_is_a_conversation_of_its_own_with_the_cited_passages():
-    system, user = build_check_messages(QUESTION, "A meeting between Putin and Zelensky [2].", PASSAGES[1:])
-    assert system["role"] == "system" and "Yes or No" in system["content"]
-    assert system["content"] != build_messages(QUESTION, PASSAGES, [], len, 10_000)[0]["content"]
+    *prefix, user = build_check_messages(QUESTION, "A meeting between Putin and Zelensky [2].", PASSAGES[1:])
+    assert prefix == CHECK_PREFIX  # fixed, so that llama.cpp keeps its KV cache between checks
+    assert prefix[0]["role"] == "system" and "Yes or No" in prefix[0]["content"]
+    assert prefix[0]["content"] != build_messages(QUESTION, PASSAGES, [], len, 10_000)[0]["content"]
     text = user["content"]
     assert "next step" in text and "Sunday (18 May 2025)" in text  # the passages as the model read them
     assert "Russia said" not in text  # only the cited passages

@@ -30,15 +30,19 @@ def test_a_question_the_article_does_not_answer_is_declined(seed_bot):
 
 def test_an_answer_the_model_does_not_confirm_afresh_is_declined(seed_bot):
     from rag import RAG
+    from rag.prompting import PREFIX
 
-    # The article dates the talks and the agreement to swap prisoners, never the swap itself.
-    question = "On what date will the 1,000-for-1,000 prisoner exchange take place?"
+    # The article was written before the call: it says what the leaders hoped for, not what came of it.
+    question = "What was the outcome of the Trump–Putin phone call?"
     declined = seed_bot.answer(question)
-    assert declined.refused and declined.raw and declined.confirmation < 0.5
-    assert seed_bot.load_model().llm.n_tokens > 500  # the cached prefix is back after the check
+    assert declined.refused and declined.raw and declined.confirmation < seed_bot.settings.min_confirmation
+    generator = seed_bot.load_model()
+    assert generator._current == "check"  # the next answer puts its cached prefix back, unevaluated:
+    generator._resume([*PREFIX, {"role": "user", "content": question}])
+    assert generator._current == "answer" and generator.llm.n_tokens > 500
     unchecked = RAG(settings=seed_bot.settings, min_confirmation=0.0).answer(question)
-    assert not unchecked.refused and unchecked.confirmation is None  # the date the model made up
-    assert seed_bot.answer("What did Umerov call the next step?").confirmation > 0.5
+    assert not unchecked.refused and unchecked.confirmation is None  # the outcome the model made up
+    assert seed_bot.answer("What did Umerov call the next step?").confirmation > seed_bot.settings.min_confirmation
 
 
 def test_a_refusal_the_model_was_unsure_of_gets_a_second_try(seed_bot):
@@ -122,10 +126,10 @@ def test_the_evaluated_prefix_is_saved_and_reused_by_the_next_process(tmp_path, 
 
     def fresh_answer() -> tuple[Generator, str]:  # a new llama.cpp context, as in a new process
         generator = Generator(settings.model_path, 2048, settings.n_threads)
-        generator.prime(PREFIX, tmp_path)
+        generator.prime("answer", PREFIX, tmp_path)
         return generator, "".join(generator.stream(question, 16))
 
-    stale = tmp_path / f"{settings.model_path.stem}-from-an-older-prefix.kv"
+    stale = tmp_path / f"{settings.model_path.stem}-answer-from-an-older-prefix.kv"
     stale.write_bytes(b"old")
     first, expected = fresh_answer()
     first.llm.close()
@@ -133,7 +137,7 @@ def test_the_evaluated_prefix_is_saved_and_reused_by_the_next_process(tmp_path, 
     [saved] = tmp_path.glob("*.kv")  # saved, and the older prefix's file removed
 
     second = Generator(settings.model_path, 2048, settings.n_threads)
-    second.prime(PREFIX, tmp_path)
+    second.prime("answer", PREFIX, tmp_path)
     assert second.llm.n_tokens > 500  # the prefix is in the KV cache without being evaluated
     assert "".join(second.stream(question, 16)) == expected
     second.llm.close()
@@ -157,8 +161,10 @@ def test_a_guess_from_a_passage_on_a_nearby_fact_is_declined(tmp_path):
     bot = RAG(corpus_dir=corpus, index_dir=tmp_path / "index")
     question = "How many people does Vantora Energy employ?"
     assert bot.answer(question).refused
-    unchecked = RAG(corpus_dir=corpus, index_dir=tmp_path / "index", refusal_doubt=1.0).answer(question)
-    assert "147" in unchecked.text  # without the doubt check the model's guess would stand
+    for only_one in ({"refusal_doubt": 1.0}, {"min_confirmation": 0.0}):  # the answer check, the doubt check
+        assert RAG(corpus_dir=corpus, index_dir=tmp_path / "index", **only_one).answer(question).refused
+    unchecked = RAG(corpus_dir=corpus, index_dir=tmp_path / "index", refusal_doubt=1.0, min_confirmation=0.0)
+    assert "147" in unchecked.answer(question).text  # without either check the model's guess would stand
 
 
 def test_an_answer_from_a_look_alike_article_is_declined(tmp_path):
