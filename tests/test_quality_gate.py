@@ -14,13 +14,13 @@ from tests.conftest import ROOT
 
 pytestmark = pytest.mark.model
 
-# Measured (1.5B model, top 3 x 250-character passages, RRF k=1, refusal doubt 0.1, answer check 0.5):
-# seed accuracy 0.71, refusals 0.85, citation precision 0.88; on the 200 articles of eval/multi 0.94,
-# 0.92 and 1.0.
+# Measured (1.5B model, top 3 x 250-character passages, RRF k=1, refusal doubt 0.1, answer check 0.7 / 0.8
+# with worked examples, second try below 0.2): seed accuracy 0.77, refusals 0.85, citation precision 0.91;
+# on the 200 articles of eval/multi 0.92, 0.98 and 1.0.
 # The multi set stands for the unseen corpora of many unrelated articles, half the questions unanswerable.
 FLOORS = {
-    "seed": {"accuracy": 0.6, "refusal_accuracy": 0.75, "citation_precision": 0.8},
-    "multi": {"accuracy": 0.85, "refusal_accuracy": 0.85, "citation_precision": 0.9},
+    "seed": {"accuracy": 0.65, "refusal_accuracy": 0.75, "citation_precision": 0.8},
+    "multi": {"accuracy": 0.85, "refusal_accuracy": 0.9, "citation_precision": 0.9},
 }
 
 
