@@ -14,14 +14,14 @@ answer left with no support at all becomes the plain refusal, citing nothing. So
 answer without a count to "how many", or without a name to "who" or "the names of", or one from
 passages that never state the year or ordinal ("2021", "second") the question asks about.
 An answer still standing is read back to the model in a conversation of its own, with its cited
-passages and worked examples, and declined unless the model clearly says they give it as the answer
-to exactly this question (`Settings.min_confirmation`). An answer the model wrote while it gave the refusal a
-fair chance (`Settings.refusal_doubt`), from passages that miss several of the question's words,
-needs a clear yes there (`Settings.hesitant_confirmation`): such hesitant answers are mostly
-guesses from a passage on a nearby topic. So does the answer to a second try: a refusal the model
-was unsure of (`Settings.second_try_below`) is asked again with the refusal forbidden, since the
-small model declines many a question its passages answer in other words. A date the answer
-copies without its year gets the year its passage gave it.
+passages and worked examples, and declined unless the model clearly says they give it as the
+answer to exactly this question (`Settings.min_confirmation`). An answer the model wrote while it
+gave the refusal a fair chance (`Settings.refusal_doubt`), from passages that miss several of the
+question's words, needs a clear yes there (`Settings.hesitant_confirmation`): such hesitant
+answers are mostly guesses from a passage on a nearby topic. So does the answer to a second try:
+a refusal the model was unsure of (`Settings.second_try_below`) is asked again with the refusal
+forbidden, since the small model declines many a question its passages answer in other words. A
+date the answer copies without its year gets the year its passage gave it.
 
 Before any of that, a question that names something none of the retrieved articles mentions
 ("the earthquake in Tavira Bay"), or asks for a rank they never use ("who finished second"),

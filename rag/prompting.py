@@ -37,27 +37,30 @@ _EXAMPLE_PASSAGES = (
     "[2] Dunmore Rovers lost 2-0 to Carlow Town on Saturday (1 March 2025), their third defeat in a row."
     "\n\nQuestion: "
 )
-FEW_SHOT: list[dict[str, str]] = [
-    {"role": "user", "content": _EXAMPLE_PASSAGES + "Who is Dunmore's mayor?"},
-    {"role": "assistant", "content": "Ellen Park [1]."},
-    {"role": "user", "content": _EXAMPLE_PASSAGES + "When did the councillors approve the crossing?"},
-    {"role": "assistant", "content": "On 4 March 2025 [1]."},
-    {"role": "user", "content": _EXAMPLE_PASSAGES + "How much will the bridge cost?"},
-    {"role": "assistant", "content": REFUSAL},
-    {"role": "user", "content": _EXAMPLE_PASSAGES + "Who scored Carlow Town's goals?"},
-    {"role": "assistant", "content": REFUSAL},
-]
-
 Message = dict[str, str]
+
+
+def _conversation(examples: Sequence[tuple[str, str]]) -> list[Message]:
+    """Worked examples as turns: each (request, reply) pair a user message and the assistant's."""
+    return [turn for request, reply in examples
+            for turn in ({"role": "user", "content": request}, {"role": "assistant", "content": reply})]
+
+
+FEW_SHOT: list[Message] = _conversation([
+    (_EXAMPLE_PASSAGES + "Who is Dunmore's mayor?", "Ellen Park [1]."),
+    (_EXAMPLE_PASSAGES + "When did the councillors approve the crossing?", "On 4 March 2025 [1]."),
+    (_EXAMPLE_PASSAGES + "How much will the bridge cost?", REFUSAL),
+    (_EXAMPLE_PASSAGES + "Who scored Carlow Town's goals?", REFUSAL),
+])
 
 # Every prompt starts with these messages; llama.cpp keeps their KV cache between questions.
 PREFIX: list[Message] = [{"role": "system", "content": SYSTEM_PROMPT}, *FEW_SHOT]
 
 
-def _check_turn(passage: str, question: str, answer: str) -> Message:
-    return {"role": "user", "content": f"Passage: {passage}\n\nQuestion: {question}\nAnswer: {answer}\n\n"
-                                       "Does the passage say that this is the answer to exactly this question "
-                                       "(same person, thing, place and time)? Yes or No?"}
+def _check_request(passage: str, question: str, answer: str) -> str:
+    return (f"Passage: {passage}\n\nQuestion: {question}\nAnswer: {answer}\n\n"
+            "Does the passage say that this is the answer to exactly this question "
+            "(same person, thing, place and time)? Yes or No?")
 
 
 # The answer check (`build_check_messages`) is a conversation of its own: asked inside the
@@ -71,23 +74,16 @@ _LIBRARY = ("Brisford's new library opened on Monday (3 March 2025). It cost £4
 _HOMES = ("Councillors in Marlow approved plans for 300 homes on Tuesday (4 March 2025), a year after they "
           "rejected a scheme for 450 homes on the same site.")
 CHECK_SYSTEM_PROMPT = "You check whether a news passage answers a question. Reply with one word: Yes or No."
-CHECK_PREFIX: list[Message] = [
-    {"role": "system", "content": CHECK_SYSTEM_PROMPT},
-    _check_turn(_LIBRARY, "What did it cost to build the library in Brisford?", "£4.2 million"),
-    {"role": "assistant", "content": "Yes"},
-    _check_turn(_MATCH, "How many goals did Luis Mendes score?", "Two"),
-    {"role": "assistant", "content": "No"},
-    _check_turn(_HOMES, "When did Marlow's council give the go-ahead for the housing plan?", "On 4 March 2025"),
-    {"role": "assistant", "content": "Yes"},
-    _check_turn(_HOMES, "When will building work on the Marlow homes start?", "On 4 March 2025"),
-    {"role": "assistant", "content": "No"},
-    _check_turn(_LIBRARY, "How many people visited Brisford's library on its first day?", "60,000"),
-    {"role": "assistant", "content": "No"},
-    _check_turn(_MATCH, "Who scored for Dover Athletic?", "Luis Mendes"),
-    {"role": "assistant", "content": "Yes"},
-    _check_turn(_HOMES, "How many homes did the council approve in 2024?", "450"),
-    {"role": "assistant", "content": "No"},
-]
+CHECK_PREFIX: list[Message] = [{"role": "system", "content": CHECK_SYSTEM_PROMPT}, *_conversation([
+    (_check_request(_LIBRARY, "What did it cost to build the library in Brisford?", "£4.2 million"), "Yes"),
+    (_check_request(_MATCH, "How many goals did Luis Mendes score?", "Two"), "No"),
+    (_check_request(_HOMES, "When did Marlow's council give the go-ahead for the housing plan?", "On 4 March 2025"),
+     "Yes"),
+    (_check_request(_HOMES, "When will building work on the Marlow homes start?", "On 4 March 2025"), "No"),
+    (_check_request(_LIBRARY, "How many people visited Brisford's library on its first day?", "60,000"), "No"),
+    (_check_request(_MATCH, "Who scored for Dover Athletic?", "Luis Mendes"), "Yes"),
+    (_check_request(_HOMES, "How many homes did the council approve in 2024?", "450"), "No"),
+])]
 
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 _RELATIVE_DAY = re.compile(r"\b(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|yesterday|"
@@ -229,7 +225,7 @@ def build_check_messages(question: str, answer: str, passages: Sequence[Passage]
     question: the small model's usual wrong answer is a true figure from its passage that
     belongs to another person, place or time (the winner's votes for the runner-up's)."""
     text = "\n".join(annotate_dates(p.chunk.text, p.chunk.date) for p in passages)
-    return [*CHECK_PREFIX, _check_turn(text, question, strip_markers(answer))]
+    return [*CHECK_PREFIX, {"role": "user", "content": _check_request(text, question, strip_markers(answer))}]
 
 
 def prompt_size(messages: Sequence[Message], count_tokens: Callable[[str], int]) -> int:
