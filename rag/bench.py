@@ -3,8 +3,8 @@
     python -m rag.bench [--model PATH] [--runs N]     # the seed questions
     python -m rag.bench --scale 10000                 # ingest and search a synthetic corpus
 
-The plain pipeline is the usual default: paragraph chunks of about 600 characters, MiniLM +
-FAISS top 4, the passages and question in one user message of the model's chat template,
+The plain pipeline is the usual default (`rag.baseline`): paragraph chunks of about 600
+characters, MiniLM top 4, LlamaIndex's question template under PrivateGPT's system prompt,
 temperature 0, no cached prefix and no checks. It runs in the same process on the same model.
 """
 
@@ -57,37 +57,6 @@ def _timed(fn: Callable[[], object]) -> tuple[float, object]:
     return time.perf_counter() - start, result
 
 
-def plain_answer(llm, chunks: list[str], vectors, question: str) -> tuple[float, float, int]:
-    """The plain pipeline's (time to first token, total, answer tokens) for one question."""
-    import numpy as np
-
-    from rag import embedding
-
-    start = time.perf_counter()
-    query = embedding.embed([question])[0]
-    best = np.argsort(-(vectors @ query))[:4]
-    context = "\n\n".join(chunks[i] for i in best)
-    messages = [{"role": "user", "content": f"Context:\n{context}\n\nAnswer the question using the context.\n"
-                                            f"Question: {question}"}]
-    first, tokens = None, 0
-    for part in llm.create_chat_completion(messages, temperature=0.0, max_tokens=96, stream=True):
-        if part["choices"][0]["delta"].get("content"):
-            first = first or time.perf_counter()
-            tokens += 1
-    done = time.perf_counter()
-    return (first or done) - start, done - start, tokens
-
-
-def paragraph_chunks(text: str, size: int = 600) -> list[str]:
-    chunks, current = [], ""
-    for paragraph in (p.strip() for p in text.split("\n\n") if p.strip()):
-        if current and len(current) + len(paragraph) > size:
-            chunks.append(current)
-            current = ""
-        current = f"{current}\n\n{paragraph}".strip()
-    return chunks + [current] if current else chunks
-
-
 def raw_decode_speed(llm, tokens: int = 64) -> float:
     """llama.cpp's own decode rate on this model: tokens/s after the first token."""
     stamps = []
@@ -123,7 +92,7 @@ def cold_start(env: dict[str, str]) -> str:
 
 def bench_questions(model: Path | None, runs: int) -> None:
     from rag import RAG, Settings, embedding
-    from rag.articles import load_articles
+    from rag.baseline import Baseline
     from rag.prompting import PREFIX, prompt_size
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -157,17 +126,17 @@ def bench_questions(model: Path | None, runs: int) -> None:
                 if t.check_s:
                     rows["answer check"].append(t.check_s)
 
-        article = load_articles(bot.settings.corpus_dir)
-        chunks = [c for a in article for c in paragraph_chunks(a.text)]
-        vectors = embedding.embed(chunks)
-        plain = {"first token": [], "total": [], "decode tok/s": []}
+        baseline = Baseline(bot.settings)
+        baseline.refresh()
+        plain: dict[str, list[float]] = {"first token": [], "total": [], "decode tok/s": []}
         for _ in range(runs):
             for question in QUESTIONS:
-                first, total, tokens = plain_answer(generator.llm, chunks, vectors, question)
-                plain["first token"].append(first)
-                plain["total"].append(total)
-                if tokens > 1:
-                    plain["decode tok/s"].append(tokens / (total - first))
+                embedding.embed_query.cache_clear()
+                t = baseline.answer(question).timings
+                plain["first token"].append(t.first_token_s)
+                plain["total"].append(t.total_s)
+                if t.answer_tokens > 1:
+                    plain["decode tok/s"].append(t.answer_tokens / t.decode_s)
         raw = raw_decode_speed(generator.llm)
 
         print(f"\n{len(QUESTIONS)} questions x {runs} runs, model {bot.settings.model_path.name}, "

@@ -1,7 +1,9 @@
 """Stage 9: evaluate answers against fixed Q&A pairs.
 
     python -m rag.eval eval/seed_qa.jsonl [--corpus DIR] [--model PATH] [--top-k K]
-                       [--out RESULTS.json] [--compare OLD.json]
+                       [--out RESULTS.json] [--compare OLD.json] [--baseline]
+
+`--baseline` answers with the usual RAG defaults on the same model instead (`rag.baseline`).
 
 Q&A file: JSONL, one object per line:
     id        unique string
@@ -43,6 +45,7 @@ from tqdm import tqdm
 
 from rag.answer import RAG, Answer
 from rag.articles import load_articles
+from rag.baseline import TOP_K, Baseline
 from rag.config import Settings
 from rag.prompting import strip_markers
 
@@ -209,7 +212,7 @@ def table(by_type: dict[str, dict]) -> str:
     return "\n".join(rows)
 
 
-def evaluate(items: Sequence[QAItem], bot: RAG, progress: bool = True) -> dict:
+def evaluate(items: Sequence[QAItem], bot: RAG | Baseline, progress: bool = True) -> dict:
     """Answer every item with `bot`; per-question results and summaries by type and overall."""
     locator = EvidenceLocator(bot.settings.corpus_dir)
     bot.refresh(progress=progress)
@@ -224,7 +227,8 @@ def evaluate(items: Sequence[QAItem], bot: RAG, progress: bool = True) -> dict:
     by_type["overall"] = summarise(results)
     return {
         "settings": {"corpus": str(bot.settings.corpus_dir), "model": str(bot.settings.model_path),
-                     "top_k": bot.settings.top_k},
+                     "top_k": bot.top_k if isinstance(bot, Baseline) else bot.settings.top_k,
+                     "baseline": isinstance(bot, Baseline)},
         "summary": by_type,
         "results": [asdict(r) for r in results],
     }
@@ -254,11 +258,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--top-k", type=int)
     parser.add_argument("--out", type=Path, help="where to write the results JSON")
     parser.add_argument("--compare", type=Path, help="an earlier results JSON to compare with")
+    parser.add_argument("--baseline", action="store_true", help="answer with the usual RAG defaults instead")
     args = parser.parse_args(argv)
 
     items = load_qa(args.qa)
-    bot = RAG(Settings().with_(corpus_dir=args.corpus, index_dir=args.index, model_path=args.model,
-                               top_k=args.top_k))
+    settings = Settings().with_(corpus_dir=args.corpus, index_dir=args.index, model_path=args.model, top_k=args.top_k)
+    bot = Baseline(settings, args.top_k or TOP_K) if args.baseline else RAG(settings)
     report = evaluate(items, bot)
     print(table(report["summary"]))
     out = args.out or Path("eval/results") / f"{args.qa.stem}-{time.strftime('%Y%m%d-%H%M%S')}.json"
