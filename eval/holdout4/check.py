@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+"""Validate the holdout4 corpus and QA set. Standard library only.
+
+Usage: python3 check.py   (run from anywhere; paths are relative to this file)
+Prints OK, or the list of problems and exits with status 1.
+"""
+import datetime
+import json
+import os
+import re
+import string
+import sys
+from collections import Counter
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CORPUS = os.path.join(HERE, "corpus")
+QA = os.path.join(HERE, "qa.jsonl")
+
+NAME_RE = re.compile(r"^(\d{3})_[a-z0-9_]+\.txt$")
+DATELINE_RE = re.compile(r"^ date (\d{4}-\d{2}-\d{2}) (?=\S)")
+MIN_DATE, MAX_DATE = datetime.date(2023, 1, 1), datetime.date(2026, 6, 30)
+# (label, low, high, required count); a count n falls in the first bin with low <= n <= high
+BINS = [("short", 150, 300, 40), ("medium", 301, 600, 50), ("long", 601, 950, 30)]
+TYPE_COUNTS = {"fact": 30, "date": 12, "paraphrase": 20, "follow-up": 8, "unanswerable": 70}
+MIN_ANSWERABLE_DOCS = 70
+N_ARTICLES = 120
+N_QUESTIONS = 140
+ID_PREFIX = "holdout4"
+
+NUMBER_WORDS = {w: str(i) for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen "
+    "fourteen fifteen sixteen seventeen eighteen nineteen twenty".split())}
+PUNCT = set(string.punctuation) | set("\u2018\u2019\u201c\u201d\u2013\u2014\u00a3\u20ac\u00a0")
+
+
+def normalise(text):
+    """Lowercase, unify a few equivalent spellings, remove punctuation, collapse spaces."""
+    t = text.lower()
+    tens = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+    units = "one two three four five six seven eight nine".split()
+    t = re.sub(r"\b(" + "|".join(tens) + r")[- ](" + "|".join(units) + r")\b",
+               lambda m: str(20 + 10 * tens.index(m.group(1)) + units.index(m.group(2)) + 1), t)
+    t = re.sub(r"\b(" + "|".join(tens) + r")\b", lambda m: str(20 + 10 * tens.index(m.group(1))), t)
+    t = t.replace("%", " per cent").replace("percent", "per cent")
+    t = re.sub(r"[£$€]", "", t)
+    t = re.sub(r"(\d)\s?bn\b", r"\1 billion", t)
+    t = re.sub(r"(\d)m\b", r"\1 million", t)
+    t = "".join(ch for ch in t if ch not in PUNCT)
+    t = re.sub(r"(\d)([a-z])", r"\1 \2", t)          # 142mm -> 142 mm, 20p -> 20 p
+    t = " ".join(NUMBER_WORDS.get(w, w) for w in t.split())
+    return " " + t + " "
+
+
+def contains(haystack_norm, needle):
+    n = normalise(needle).strip()
+    return bool(n) and (" " + n + " ") in haystack_norm
+
+
+def check_corpus(problems):
+    docs = {}
+    if not os.path.isdir(CORPUS):
+        problems.append(f"missing corpus directory {CORPUS}")
+        return docs
+    files = sorted(os.listdir(CORPUS))
+    numbers = []
+    weekdays = set()
+    bin_counts = Counter()
+    for fn in files:
+        m = NAME_RE.match(fn)
+        if not m:
+            problems.append(f"bad file name: {fn}")
+            continue
+        numbers.append(int(m.group(1)))
+        with open(os.path.join(CORPUS, fn), encoding="utf-8") as f:
+            text = f.read()
+        docs[fn[:-4]] = text
+        dm = DATELINE_RE.match(text)
+        if not dm:
+            problems.append(f"{fn}: does not start with ' date YYYY-MM-DD ' followed by text")
+            continue
+        try:
+            d = datetime.date.fromisoformat(dm.group(1))
+        except ValueError:
+            problems.append(f"{fn}: invalid date {dm.group(1)}")
+            continue
+        if not MIN_DATE <= d <= MAX_DATE:
+            problems.append(f"{fn}: date {d} outside {MIN_DATE}..{MAX_DATE}")
+        weekdays.add(d.weekday())
+        body = text[dm.end():]
+        n = len(body.split())
+        for label, lo, hi, _ in BINS:
+            if lo <= n <= hi:
+                bin_counts[label] += 1
+                break
+        else:
+            problems.append(f"{fn}: {n} words is outside every length range")
+    if len(files) != N_ARTICLES:
+        problems.append(f"expected {N_ARTICLES} articles, found {len(files)}")
+    if sorted(numbers) != list(range(1, len(numbers) + 1)):
+        problems.append("article numbers are not 001..N without gaps/duplicates")
+    for label, lo, hi, want in BINS:
+        if bin_counts[label] != want:
+            problems.append(f"{label} articles ({lo}-{hi} words): {bin_counts[label]}, expected {want}")
+    if len(weekdays) != 7:
+        problems.append(f"datelines use only {len(weekdays)} distinct weekdays")
+    return docs
+
+
+def check_qa(problems, docs):
+    if not os.path.exists(QA):
+        problems.append(f"missing {QA}")
+        return
+    items = []
+    with open(QA, encoding="utf-8") as f:
+        for ln, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                items.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                problems.append(f"qa line {ln}: invalid JSON ({e})")
+    if len(items) != N_QUESTIONS:
+        problems.append(f"expected {N_QUESTIONS} questions, found {len(items)}")
+    ids = [it.get("id") for it in items]
+    if len(set(ids)) != len(ids):
+        problems.append("duplicate ids")
+    if set(ids) != {f"{ID_PREFIX}-{i:03d}" for i in range(1, N_QUESTIONS + 1)}:
+        problems.append(f"ids are not exactly {ID_PREFIX}-001..{ID_PREFIX}-{N_QUESTIONS:03d}")
+    questions = [it.get("question", "").strip().lower() for it in items]
+    for q, c in Counter(questions).items():
+        if c > 1:
+            problems.append(f"duplicate question: {q}")
+    types = Counter(it.get("type") for it in items)
+    for t, want in TYPE_COUNTS.items():
+        if types[t] != want:
+            problems.append(f"type {t}: {types[t]} items, expected {want}")
+    for t in types:
+        if t not in TYPE_COUNTS:
+            problems.append(f"unknown type {t!r}")
+    answer_docs = set()
+    for it in items:
+        iid, typ = it.get("id"), it.get("type")
+        allowed = {"id", "question", "answers", "type", "evidence", "doc", "history"}
+        extra = set(it) - allowed
+        if extra:
+            problems.append(f"{iid}: unexpected keys {sorted(extra)}")
+        if not isinstance(it.get("question"), str) or not it["question"].strip():
+            problems.append(f"{iid}: empty question")
+        ans = it.get("answers")
+        if not isinstance(ans, list) or not all(isinstance(a, str) for a in ans):
+            problems.append(f"{iid}: answers must be a list of strings")
+            continue
+        for a in ans:
+            if a != a.lower():
+                problems.append(f"{iid}: answer not lowercase: {a!r}")
+            if not 1 <= len(a.split()) <= 6:
+                problems.append(f"{iid}: answer not 1-6 words: {a!r}")
+        if len(set(ans)) != len(ans):
+            problems.append(f"{iid}: duplicate answers")
+        if typ == "follow-up":
+            h = it.get("history")
+            ok = (isinstance(h, list) and len(h) == 2
+                  and isinstance(h[0], dict) and isinstance(h[1], dict)
+                  and h[0].get("role") == "user" and h[1].get("role") == "assistant"
+                  and all(isinstance(m.get("content"), str) and m["content"].strip() for m in h)
+                  and set(h[0]) == {"role", "content"} and set(h[1]) == {"role", "content"})
+            if not ok:
+                problems.append(f"{iid}: follow-up needs history [user, assistant] with content")
+        elif "history" in it:
+            problems.append(f"{iid}: history only allowed for follow-up items")
+        if typ == "unanswerable":
+            if ans != []:
+                problems.append(f"{iid}: unanswerable must have answers []")
+            if it.get("evidence") or it.get("doc"):
+                problems.append(f"{iid}: unanswerable must not have evidence/doc")
+            continue
+        if not ans:
+            problems.append(f"{iid}: answerable item has no answers")
+        doc, ev = it.get("doc"), it.get("evidence")
+        if doc not in docs:
+            problems.append(f"{iid}: doc {doc!r} not in corpus")
+            continue
+        answer_docs.add(doc)
+        if not isinstance(ev, str) or not 15 <= len(ev) <= 120:
+            problems.append(f"{iid}: evidence must be a 15-120 character string")
+            continue
+        if ev not in docs[doc]:
+            problems.append(f"{iid}: evidence is not a verbatim substring of {doc}")
+        if typ in ("fact", "paraphrase", "follow-up"):
+            ev_n = normalise(ev)
+            # Answer lists deliberately include spelling variants ("1,200", "1200", "1 200",
+            # "seven"/"7"), so only require that at least one of them is in the evidence.
+            if not any(contains(ev_n, a) for a in ans):
+                problems.append(f"{iid}: no answer appears in the evidence itself")
+        if typ == "date":
+            for a in ans:
+                if not re.search(r"\b20(2[2-7])\b", a):
+                    problems.append(f"{iid}: date answer without a plausible year: {a!r}")
+            # The first answer must be "D month YYYY"; its weekday must be the one named in the
+            # evidence, and it must lie within a week of the article's dateline.
+            try:
+                d = datetime.datetime.strptime(ans[0], "%d %B %Y").date()
+            except (ValueError, IndexError):
+                problems.append(f"{iid}: first date answer is not 'D month YYYY': {ans[:1]!r}")
+                continue
+            days = [w for w in ("monday", "tuesday", "wednesday", "thursday", "friday",
+                                "saturday", "sunday") if w in ev.lower()]
+            if days != [d.strftime("%A").lower()]:
+                problems.append(f"{iid}: evidence names {days}, but {d} is a {d.strftime('%A')}")
+            dm = DATELINE_RE.match(docs[doc])
+            if dm and abs((d - datetime.date.fromisoformat(dm.group(1))).days) > 7:
+                problems.append(f"{iid}: {d} is more than a week from the dateline {dm.group(1)}")
+    if len(answer_docs) < MIN_ANSWERABLE_DOCS:
+        problems.append(f"answerable questions cover {len(answer_docs)} articles, need >= {MIN_ANSWERABLE_DOCS}")
+
+
+def main():
+    problems = []
+    docs = check_corpus(problems)
+    check_qa(problems, docs)
+    if problems:
+        print(f"{len(problems)} problem(s):")
+        for p in problems:
+            print(" -", p)
+        sys.exit(1)
+    print("OK")
+
+
+if __name__ == "__main__":
+    main()
