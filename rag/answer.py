@@ -6,6 +6,11 @@
     for c in result.citations:    # the exact passages the markers point to
         print(c.n, c.title, c.date, c.text)
 
+The passages are searched for with the question and a sentence the model first imagines an
+article answering it with, inventing the details (`Settings.search_sentence_tokens`; hypothetical
+document embeddings): the sentence uses the words an article would, and so finds passages that
+say what the question asks in other words.
+
 A small model sometimes cites the wrong passage, cites nothing, or answers from thin air.
 So each answer sentence is checked against the passages: its words that are not already in
 the question must mostly appear in the passage it cites, and every number it gives must.
@@ -51,10 +56,12 @@ from rag.prompting import (
     NUMBER_WORDS,
     PREFIX,
     REFUSAL,
+    SEARCH_PREFIX,
     WEEKDAYS,
     Message,
     build_check_messages,
     build_messages,
+    build_search_messages,
     complete_dates,
     passage_evidence,
     prompt_size,
@@ -138,6 +145,7 @@ class Timings:
     answer_tokens: int = 0
     decode_s: float = 0.0  # from the first token to the model's end of answer
     check_s: float = 0.0  # reading the answer back to the model (Settings.min_confirmation)
+    search_sentence_s: float = 0.0  # writing the sentence searched with the question (part of retrieval_s)
 
 
 @dataclass(frozen=True)
@@ -153,6 +161,9 @@ class Answer:
     refusal_probability: float = 0.0
     # Its "Yes" share when asked afresh whether the passages give this answer (Settings.min_confirmation).
     confirmation: float | None = None
+    # The sentence the model imagined an article answering with, searched with the question
+    # (Settings.search_sentence_tokens); "" when off.
+    search_sentence: str = ""
 
 
 # --- checking citations ------------------------------------------------------------------
@@ -381,9 +392,17 @@ class RAG:
         """The model, loaded once per process, with the fixed prompt prefixes already evaluated."""
         s = self.settings
         generator = load_generator(Path(s.model_path), s.n_ctx, s.n_threads)
+        generator.prime("search", SEARCH_PREFIX, s.cache_dir)
         generator.prime("check", CHECK_PREFIX, s.cache_dir)
         generator.prime("answer", PREFIX, s.cache_dir)
         return generator
+
+    def search_sentence(self, query: str) -> str:
+        """The sentence the model imagines a news article answering `query` with, its first line."""
+        # The question is at most max_question_chars; a long earlier exchange is cut from the front.
+        request = build_search_messages(query[-self.settings.max_question_chars :])
+        sentence = "".join(self.load_model().stream(request, self.settings.search_sentence_tokens)).strip()
+        return sentence.splitlines()[0] if sentence else ""
 
     def _articles(self, passages: Sequence[Passage]) -> str:
         """The whole text of the passages' articles, each once."""
@@ -404,12 +423,26 @@ class RAG:
         # it: the last question and its answer, which often names what "he" or "there" is.
         exchange = [strip_markers(m["content"]) for m in history[-2:] if not is_refusal(m["content"])]
         query = " ".join([*exchange, question])
-        passages = self.retriever.retrieve(query, top_k or s.top_k, answer_form(question))
+        k, form = top_k or s.top_k, answer_form(question)
+        passages = self.retriever.retrieve(query, k, form)
+        # A question naming something none of its passages' articles mention is declined at once.
+        declined = bool(absent_terms(question, self._articles(passages)))
+        # Any other is searched again together with a sentence the model imagines an article
+        # answering it with: that sentence's words are often the article's where the question's are not.
+        sentence, sentence_s = "", 0.0
+        if s.search_sentence_tokens and not declined:
+            imagining = time.perf_counter()
+            sentence = self.search_sentence(query)
+            sentence_s = time.perf_counter() - imagining
+            passages = self.retriever.retrieve(f"{query} {sentence}", k, form)
+            declined = bool(absent_terms(question, self._articles(passages)))
         retrieved = time.perf_counter()
-        if absent_terms(question, self._articles(passages)):
+        if declined:
             yield REFUSAL
             took = time.perf_counter() - started
-            yield Answer(question, REFUSAL, [], passages, Timings(retrieved - started, took, took), refused=True)
+            yield Answer(question, REFUSAL, [], passages, Timings(retrieved - started, took, took,
+                                                                  search_sentence_s=sentence_s),
+                         refused=True, search_sentence=sentence)
             return
 
         generator = self.load_model()
@@ -466,9 +499,10 @@ class RAG:
         done = time.perf_counter()
         timings = Timings(retrieved - started, (first_token or done) - started, done - started,
                           prompt_size(messages, generator.count_tokens), pieces, generated - (first_token or generated),
-                          check_s)
+                          check_s, sentence_s)
         yield Answer(question, text, citations, passages, timings, refused=not cited, raw=raw,
-                     refusal_probability=refusal_odds.probability, confirmation=confirmation)
+                     refusal_probability=refusal_odds.probability, confirmation=confirmation,
+                     search_sentence=sentence)
 
     def answer(
         self, question: str, *, history: Sequence[Message] | None = None, top_k: int | None = None

@@ -106,8 +106,9 @@ def bench_questions(model: Path | None, runs: int) -> None:
         bot.retriever.retrieve(QUESTIONS[0], 1)  # loads the embedding model and BM25, as the first answer did
         prefix = prompt_size(PREFIX, generator.count_tokens)
 
-        rows: dict[str, list[float]] = {k: [] for k in ("embed", "search", "prompt tokens", "first token",
-                                                         "decode tok/s", "answer check", "total", "answer tokens")}
+        rows: dict[str, list[float]] = {k: [] for k in ("search sentence", "embed", "search", "prompt tokens",
+                                                         "first token", "decode tok/s", "answer check", "total",
+                                                         "answer tokens")}
         for _ in range(runs):
             for question in QUESTIONS:
                 embedding.embed_query.cache_clear()
@@ -117,6 +118,8 @@ def bench_questions(model: Path | None, runs: int) -> None:
                 embedding.embed_query.cache_clear()
                 result = bot.answer(question)
                 t = result.timings
+                if t.search_sentence_s:
+                    rows["search sentence"].append(t.search_sentence_s)
                 rows["prompt tokens"].append(t.prompt_tokens - prefix)  # the cached prefix costs nothing
                 rows["first token"].append(t.first_token_s)
                 rows["total"].append(t.total_s)

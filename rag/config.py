@@ -65,6 +65,11 @@ class Settings:
     # A refusal the model gave with less than this probability (OpeningOdds) is tried again with
     # the refusal forbidden; that answer needs hesitant_confirmation. 0 turns it off.
     second_try_below: float = field(default_factory=lambda: _env_float("RAG_SECOND_TRY_BELOW", 0.2))
+    # The model writes the sentence a news article might answer the question with, inventing the
+    # details, and the question is searched together with it, so that a passage in other words
+    # than the question's is found (README, "Evaluation"). At most this many tokens (about 0.7 s
+    # of writing); 0 searches the question alone.
+    search_sentence_tokens: int = field(default_factory=lambda: _env_int("RAG_SEARCH_SENTENCE_TOKENS", 48))
     max_question_chars: int = 2000
     history_turns: int = 2  # earlier question/answer pairs shown to the model
 

@@ -85,6 +85,7 @@ class Result:
     cited: list[str]
     refusal_probability: float = 0.0  # how close the model came to declining (Answer.refusal_probability)
     confirmation: float | None = None  # the answer check's "Yes" share (Answer.confirmation)
+    search_sentence: str = ""  # searched with the question (Answer.search_sentence)
 
 
 def load_qa(path: Path) -> list[QAItem]:
@@ -159,6 +160,7 @@ def score(item: QAItem, answer: Answer, locator: EvidenceLocator) -> Result:
     return Result(
         id=item.id, type=item.type, question=item.question, answer=answer.text, raw=answer.raw,
         refusal_probability=answer.refusal_probability, confirmation=answer.confirmation,
+        search_sentence=answer.search_sentence,
         answerable=item.answerable, refused=answer.refused, correct=correct,
         f1=token_f1(answer.text, item.answers) if item.answerable else float(answer.refused),
         citation_precision=precision, evidence_retrieved=retrieved,

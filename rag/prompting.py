@@ -85,6 +85,26 @@ CHECK_PREFIX: list[Message] = [{"role": "system", "content": CHECK_SYSTEM_PROMPT
     (_check_request(_HOMES, "How many homes did the council approve in 2024?", "450"), "No"),
 ])]
 
+# The sentence searched with the question (`Settings.search_sentence_tokens`): a conversation of
+# its own, cached like PREFIX. Its worked examples invent details and put the question in an
+# article's words ("refuse to criticise" -> "declined to criticise").
+_SEARCH_REQUEST = "Write the sentence of a news article that answers this question, inventing the details: "
+SEARCH_PREFIX: list[Message] = [
+    {"role": "system", "content": "You write single sentences of news articles. Reply with one sentence only."},
+    *_conversation([
+        (_SEARCH_REQUEST + "How much will Dunmore's new bridge cost?",
+         "The new bridge over the Slane river will cost an estimated £12 million, the council said."),
+        (_SEARCH_REQUEST + "Which leader did the minister refuse to criticise?",
+         "The minister has so far declined to criticise President Alvarez over the dispute."),
+    ]),
+]
+
+
+def build_search_messages(question: str) -> list[Message]:
+    """Messages asking for the sentence an article might answer `question` with."""
+    return [*SEARCH_PREFIX, {"role": "user", "content": _SEARCH_REQUEST + question}]
+
+
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 _RELATIVE_DAY = re.compile(r"\b(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|yesterday|"
                            r"today|tomorrow)\b", re.IGNORECASE)

@@ -32,8 +32,8 @@ def test_an_answer_the_model_does_not_confirm_afresh_is_declined(seed_bot):
     from rag import RAG
     from rag.prompting import PREFIX
 
-    # The article was written before the call: it says what the leaders hoped for, not what came of it.
-    question = "What was the outcome of the Trump–Putin phone call?"
+    # The article was written before the call: it quotes what Putin told Russian TV, not what he told Trump.
+    question = "What did Putin tell Trump during their Monday phone call?"
     declined = seed_bot.answer(question)
     assert declined.refused and declined.raw and declined.confirmation < seed_bot.settings.min_confirmation
     generator = seed_bot.load_model()
@@ -41,7 +41,7 @@ def test_an_answer_the_model_does_not_confirm_afresh_is_declined(seed_bot):
     generator._resume([*PREFIX, {"role": "user", "content": question}])
     assert generator._current == "answer" and generator.llm.n_tokens > 500
     unchecked = RAG(settings=seed_bot.settings, min_confirmation=0.0).answer(question)
-    assert not unchecked.refused and unchecked.confirmation is None  # the outcome the model made up
+    assert not unchecked.refused and unchecked.confirmation is None  # the interview given as the call
     assert seed_bot.answer("What did Umerov call the next step?").confirmation > seed_bot.settings.min_confirmation
 
 
@@ -55,6 +55,19 @@ def test_a_refusal_the_model_was_unsure_of_gets_a_second_try(seed_bot):
     second_try = seed_bot.answer(question)
     assert "mass" in second_try.text.lower() and second_try.citations
     assert second_try.confirmation >= seed_bot.settings.hesitant_confirmation
+
+
+def test_a_passage_in_other_words_is_found_through_the_sentence_the_model_imagines(seed_bot):
+    from rag import RAG
+
+    # The article: "... Zelensky wrote on Telegram following the meeting." Searched alone, the
+    # question finds the passages on the meeting itself.
+    question = "On which platform did Zelensky write about his meeting with Vance?"
+    alone = RAG(settings=seed_bot.settings, search_sentence_tokens=0).answer(question)
+    assert alone.search_sentence == "" and not any("Telegram" in p.chunk.text for p in alone.passages)
+    result = seed_bot.answer(question)
+    assert result.search_sentence and result.timings.search_sentence_s > 0
+    assert "telegram" in result.text.lower() and any("Telegram" in c.text for c in result.citations)
 
 
 def test_stream_yields_text_then_the_answer_and_is_deterministic(seed_bot):
