@@ -5,6 +5,8 @@ next and only the passages and question cost prompt time. Relative dates in a pa
 Sunday", "last year", "from 1 July") are resolved against the article's date in the prompt, so
 that a small model can answer "on what date" questions; the cited text itself stays verbatim.
 An answer that copies such a date without its bracket gets the year back (`complete_dates`).
+Two shorter conversations of their own, cached the same way, ask for the sentence searched with
+the question (`build_search_messages`) and check an answer (`build_check_messages`).
 """
 
 from __future__ import annotations
