@@ -25,8 +25,9 @@ gave the refusal a fair chance (`Settings.refusal_doubt`), from passages that mi
 question's words, needs a clear yes there (`Settings.hesitant_confirmation`): such hesitant
 answers are mostly guesses from a passage on a nearby topic. So does the answer to a second try:
 a refusal the model was unsure of (`Settings.second_try_below`) is asked again with the refusal
-forbidden, since the small model declines many a question its passages answer in other words. A
-date the answer copies without its year gets the year its passage gave it.
+forbidden, since the small model declines many a question its passages answer in other words, and
+an answer that gives what the question sets aside ("Besides Zelensky, who ...?") with its opening
+forbidden. A date the answer copies without its year gets the year its passage gave it.
 
 Before any of that, a question that names something none of the retrieved articles mentions
 ("the earthquake in Tavira Bay"), or asks for a rank they never use ("who finished second"),
@@ -94,6 +95,7 @@ _WHICH = re.compile(r"\bwhich\s+([a-z]+)", re.IGNORECASE)  # "which firm": the a
 _COUNT = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|twenty|"
                     r"thirty|forty|fifty|sixty|seventy|eighty|ninety|dozens?|hundreds?|thousands?|millions?|"
                     r"billions?)\b", re.IGNORECASE)
+_SET_ASIDE = re.compile(r"\b(?:besides|apart from|aside from|other than|except(?: for)?)\s+([^,?]+)", re.IGNORECASE)
 _YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 # Questions whose answer is a number or a date, and text that holds one (`answer_form`).
 _NUMBER_QUESTION = re.compile(r"\bhow (?:many|much|long|old|far|big|large|tall|high|fast|deep|heavy)\b|"
@@ -302,6 +304,13 @@ def misses_the_question(question: str, answer: str, evidence: str) -> bool:
     return not answers_the_kind(question, answer) or not states_the_specifics(question, evidence)
 
 
+def gives_what_is_set_aside(question: str, answer: str) -> bool:
+    """Whether the answer is what the question sets aside: "Besides Zelensky, who did Trump say he
+    would speak to?" answered "Ukrainian President Volodymyr Zelensky"."""
+    given = words(strip_markers(answer))
+    return any((aside := words(m[1])) and aside <= given for m in _SET_ASIDE.finditer(question))
+
+
 def is_hesitant(question: str, evidence: str, refusal_probability: float, doubt: float) -> bool:
     """The model gave the refusal at least `doubt` while writing the answer, and its passages are
     a near miss: they lack more than a fifth of the question's words and more than one (a single
@@ -459,11 +468,15 @@ class RAG:
             yield piece
         # A refusal the model was unsure of gets a second try with the refusal's opening forbidden:
         # the small model declines many a question its passages answer in other words ("purposely
-        # disregarding" for "deliberately ignoring"). That answer then needs the check's clear yes.
-        second_try = is_refusal(raw) and refusal_odds.probability < s.second_try_below and s.min_confirmation > 0
+        # disregarding" for "deliberately ignoring"). So does an answer that gives what the question
+        # sets aside ("Besides Zelensky, who ...?"), with its own opening forbidden. That answer then
+        # needs the check's clear yes.
+        unsure_refusal = is_refusal(raw) and refusal_odds.probability < s.second_try_below
+        second_try = (unsure_refusal or gives_what_is_set_aside(question, raw)) and s.min_confirmation > 0
         if second_try:
+            forbidden = generator.opening_odds(REFUSAL if unsure_refusal else raw, forbid=True)
             raw = ""
-            for piece in generator.stream(messages, s.max_answer_tokens, generator.opening_odds(REFUSAL, forbid=True)):
+            for piece in generator.stream(messages, s.max_answer_tokens, forbidden):
                 raw += piece
                 pieces += 1
         generated = time.perf_counter()

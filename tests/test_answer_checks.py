@@ -11,6 +11,7 @@ from rag.answer import (
     asked_words,
     check_citations,
     clean_question,
+    gives_what_is_set_aside,
     is_hesitant,
     misses_the_question,
     parse_markers,
@@ -127,6 +128,17 @@ def test_a_count_or_a_name_must_be_in_the_answer_when_asked_for():
     assert answers_the_kind("Which region was hit?", "The Kherson region [3].")
     assert answers_the_kind("Which topic did they raise?", "Bilateral trade [2].")
     assert answers_the_kind("Where was it?", "In the region [3].")  # other questions: no rule
+
+
+def test_an_answer_may_not_be_what_the_question_sets_aside():
+    question = "Besides Zelensky, who did Trump say he would speak to?"
+    assert gives_what_is_set_aside(question, "Ukrainian President Volodymyr Zelensky [1].")
+    assert not gives_what_is_set_aside(question, "NATO officials [1].")
+    question = "Which country's officials attended the talks besides Russia and Ukraine?"
+    assert gives_what_is_set_aside(question, "Russia and Ukraine [2].")
+    assert not gives_what_is_set_aside(question, "US officials [2].")
+    assert gives_what_is_set_aside("Apart from sanctions, what did they discuss?", "Sanctions against Russia [3].")
+    assert not gives_what_is_set_aside("Who did Trump say he would speak to?", "Zelensky [1].")  # nothing set aside
 
 
 def test_a_year_or_ordinal_the_question_names_must_be_in_the_cited_passages():

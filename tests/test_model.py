@@ -57,6 +57,18 @@ def test_a_refusal_the_model_was_unsure_of_gets_a_second_try(seed_bot):
     assert second_try.confirmation >= seed_bot.settings.hesitant_confirmation
 
 
+def test_an_answer_that_gives_what_the_question_sets_aside_gets_a_second_try(seed_bot):
+    from rag import RAG
+
+    # The article: "Trump also said he would speak to Ukrainian President Volodymyr Zelensky and NATO officials"
+    question = "Besides Zelensky, who did Trump say he would speak to?"
+    first_try = RAG(settings=seed_bot.settings, min_confirmation=0.0).answer(question)  # no check, no second try
+    assert "zelensky" in first_try.text.lower()
+    second_try = seed_bot.answer(question)
+    assert "zelensky" not in second_try.raw.lower()
+    assert second_try.refused or "nato" in second_try.text.lower()
+
+
 def test_a_passage_in_other_words_is_found_through_the_sentence_the_model_imagines(seed_bot):
     from rag import RAG
 
