@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Validate the holdout4 corpus and QA set. Standard library only.
+"""Validate a question set written blind (holdout3, holdout4): its corpus and QA file against
+the brief it was written to. Standard library only.
 
-Usage: python3 check.py   (run from anywhere; paths are relative to this file)
+Usage: python3 eval/check.py holdout3|holdout4   (run from anywhere)
 Prints OK, or the list of problems and exits with status 1.
 """
 import datetime
@@ -11,21 +12,44 @@ import re
 import string
 import sys
 from collections import Counter
+from dataclasses import dataclass
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CORPUS = os.path.join(HERE, "corpus")
-QA = os.path.join(HERE, "qa.jsonl")
 
 NAME_RE = re.compile(r"^(\d{3})_[a-z0-9_]+\.txt$")
 DATELINE_RE = re.compile(r"^ date (\d{4}-\d{2}-\d{2}) (?=\S)")
 MIN_DATE, MAX_DATE = datetime.date(2023, 1, 1), datetime.date(2026, 6, 30)
-# (label, low, high, required count); a count n falls in the first bin with low <= n <= high
-BINS = [("short", 150, 300, 40), ("medium", 301, 600, 50), ("long", 601, 950, 30)]
-TYPE_COUNTS = {"fact": 30, "date": 12, "paraphrase": 20, "follow-up": 8, "unanswerable": 70}
-MIN_ANSWERABLE_DOCS = 70
-N_ARTICLES = 120
-N_QUESTIONS = 140
-ID_PREFIX = "holdout4"
+
+
+@dataclass(frozen=True)
+class Brief:
+    """What a set's writer was asked for."""
+
+    n_articles: int
+    # (label, low, high, required count); a word count n falls in the first bin with low <= n <= high
+    bins: list[tuple[str, int, int, int]]
+    type_counts: dict[str, int]
+    min_answerable_docs: int
+    # holdout3: every accepted answer is in the evidence or its article. holdout4's answer lists
+    # hold spelling variants ("1,200", "1200", "seven"/"7"): one of them in the evidence will do.
+    every_answer_found: bool
+    # holdout4: the first date answer is "D month YYYY", on the weekday the evidence names, within
+    # a week of the article's dateline.
+    dates_by_weekday: bool
+
+    @property
+    def n_questions(self) -> int:
+        return sum(self.type_counts.values())
+
+
+BRIEFS = {
+    "holdout3": Brief(60, [("short", 300, 450, 20), ("medium", 451, 700, 25), ("long", 701, 950, 15)],
+                      {"fact": 30, "date": 12, "paraphrase": 20, "follow-up": 8, "unanswerable": 50}, 45,
+                      every_answer_found=True, dates_by_weekday=False),
+    "holdout4": Brief(120, [("short", 150, 300, 40), ("medium", 301, 600, 50), ("long", 601, 950, 30)],
+                      {"fact": 30, "date": 12, "paraphrase": 20, "follow-up": 8, "unanswerable": 70}, 70,
+                      every_answer_found=False, dates_by_weekday=True),
+}
 
 NUMBER_WORDS = {w: str(i) for i, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen "
@@ -56,12 +80,12 @@ def contains(haystack_norm, needle):
     return bool(n) and (" " + n + " ") in haystack_norm
 
 
-def check_corpus(problems):
+def check_corpus(problems, brief, corpus):
     docs = {}
-    if not os.path.isdir(CORPUS):
-        problems.append(f"missing corpus directory {CORPUS}")
+    if not os.path.isdir(corpus):
+        problems.append(f"missing corpus directory {corpus}")
         return docs
-    files = sorted(os.listdir(CORPUS))
+    files = sorted(os.listdir(corpus))
     numbers = []
     weekdays = set()
     bin_counts = Counter()
@@ -71,7 +95,7 @@ def check_corpus(problems):
             problems.append(f"bad file name: {fn}")
             continue
         numbers.append(int(m.group(1)))
-        with open(os.path.join(CORPUS, fn), encoding="utf-8") as f:
+        with open(os.path.join(corpus, fn), encoding="utf-8") as f:
             text = f.read()
         docs[fn[:-4]] = text
         dm = DATELINE_RE.match(text)
@@ -88,17 +112,17 @@ def check_corpus(problems):
         weekdays.add(d.weekday())
         body = text[dm.end():]
         n = len(body.split())
-        for label, lo, hi, _ in BINS:
+        for label, lo, hi, _ in brief.bins:
             if lo <= n <= hi:
                 bin_counts[label] += 1
                 break
         else:
             problems.append(f"{fn}: {n} words is outside every length range")
-    if len(files) != N_ARTICLES:
-        problems.append(f"expected {N_ARTICLES} articles, found {len(files)}")
+    if len(files) != brief.n_articles:
+        problems.append(f"expected {brief.n_articles} articles, found {len(files)}")
     if sorted(numbers) != list(range(1, len(numbers) + 1)):
         problems.append("article numbers are not 001..N without gaps/duplicates")
-    for label, lo, hi, want in BINS:
+    for label, lo, hi, want in brief.bins:
         if bin_counts[label] != want:
             problems.append(f"{label} articles ({lo}-{hi} words): {bin_counts[label]}, expected {want}")
     if len(weekdays) != 7:
@@ -106,12 +130,12 @@ def check_corpus(problems):
     return docs
 
 
-def check_qa(problems, docs):
-    if not os.path.exists(QA):
-        problems.append(f"missing {QA}")
+def check_qa(problems, brief, qa, id_prefix, docs):
+    if not os.path.exists(qa):
+        problems.append(f"missing {qa}")
         return
     items = []
-    with open(QA, encoding="utf-8") as f:
+    with open(qa, encoding="utf-8") as f:
         for ln, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -119,23 +143,24 @@ def check_qa(problems, docs):
                 items.append(json.loads(line))
             except json.JSONDecodeError as e:
                 problems.append(f"qa line {ln}: invalid JSON ({e})")
-    if len(items) != N_QUESTIONS:
-        problems.append(f"expected {N_QUESTIONS} questions, found {len(items)}")
+    n_questions = brief.n_questions
+    if len(items) != n_questions:
+        problems.append(f"expected {n_questions} questions, found {len(items)}")
     ids = [it.get("id") for it in items]
     if len(set(ids)) != len(ids):
         problems.append("duplicate ids")
-    if set(ids) != {f"{ID_PREFIX}-{i:03d}" for i in range(1, N_QUESTIONS + 1)}:
-        problems.append(f"ids are not exactly {ID_PREFIX}-001..{ID_PREFIX}-{N_QUESTIONS:03d}")
+    if set(ids) != {f"{id_prefix}-{i:03d}" for i in range(1, n_questions + 1)}:
+        problems.append(f"ids are not exactly {id_prefix}-001..{id_prefix}-{n_questions:03d}")
     questions = [it.get("question", "").strip().lower() for it in items]
     for q, c in Counter(questions).items():
         if c > 1:
             problems.append(f"duplicate question: {q}")
     types = Counter(it.get("type") for it in items)
-    for t, want in TYPE_COUNTS.items():
+    for t, want in brief.type_counts.items():
         if types[t] != want:
             problems.append(f"type {t}: {types[t]} items, expected {want}")
     for t in types:
-        if t not in TYPE_COUNTS:
+        if t not in brief.type_counts:
             problems.append(f"unknown type {t!r}")
     answer_docs = set()
     for it in items:
@@ -187,17 +212,18 @@ def check_qa(problems, docs):
         if ev not in docs[doc]:
             problems.append(f"{iid}: evidence is not a verbatim substring of {doc}")
         if typ in ("fact", "paraphrase", "follow-up"):
-            ev_n = normalise(ev)
-            # Answer lists deliberately include spelling variants ("1,200", "1200", "1 200",
-            # "seven"/"7"), so only require that at least one of them is in the evidence.
+            ev_n, doc_n = normalise(ev), normalise(docs[doc])
+            for a in ans if brief.every_answer_found else []:
+                if not (contains(ev_n, a) or contains(doc_n, a)):
+                    problems.append(f"{iid}: answer {a!r} not found in evidence or doc {doc}")
             if not any(contains(ev_n, a) for a in ans):
                 problems.append(f"{iid}: no answer appears in the evidence itself")
         if typ == "date":
             for a in ans:
                 if not re.search(r"\b20(2[2-7])\b", a):
                     problems.append(f"{iid}: date answer without a plausible year: {a!r}")
-            # The first answer must be "D month YYYY"; its weekday must be the one named in the
-            # evidence, and it must lie within a week of the article's dateline.
+            if not brief.dates_by_weekday:
+                continue
             try:
                 d = datetime.datetime.strptime(ans[0], "%d %B %Y").date()
             except (ValueError, IndexError):
@@ -210,14 +236,19 @@ def check_qa(problems, docs):
             dm = DATELINE_RE.match(docs[doc])
             if dm and abs((d - datetime.date.fromisoformat(dm.group(1))).days) > 7:
                 problems.append(f"{iid}: {d} is more than a week from the dateline {dm.group(1)}")
-    if len(answer_docs) < MIN_ANSWERABLE_DOCS:
-        problems.append(f"answerable questions cover {len(answer_docs)} articles, need >= {MIN_ANSWERABLE_DOCS}")
+    if len(answer_docs) < brief.min_answerable_docs:
+        problems.append(f"answerable questions cover {len(answer_docs)} articles, "
+                        f"need >= {brief.min_answerable_docs}")
 
 
 def main():
+    if len(sys.argv) != 2 or sys.argv[1] not in BRIEFS:
+        sys.exit(f"usage: python3 eval/check.py {'|'.join(BRIEFS)}")
+    name = sys.argv[1]
+    brief, folder = BRIEFS[name], os.path.join(HERE, name)
     problems = []
-    docs = check_corpus(problems)
-    check_qa(problems, docs)
+    docs = check_corpus(problems, brief, os.path.join(folder, "corpus"))
+    check_qa(problems, brief, os.path.join(folder, "qa.jsonl"), name, docs)
     if problems:
         print(f"{len(problems)} problem(s):")
         for p in problems:
