@@ -1,6 +1,11 @@
 #!/usr/bin/env python3
 """Sanity checks for the holdout2 eval set (standard library only)."""
-import collections, datetime, json, os, re, sys
+import collections
+import datetime
+import json
+import os
+import re
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS = os.path.join(HERE, "corpus")
@@ -13,7 +18,8 @@ weekdays = set()
 for name in sorted(os.listdir(CORPUS)):
     if not name.endswith(".txt"):
         continue
-    text = open(os.path.join(CORPUS, name), encoding="utf-8").read()
+    with open(os.path.join(CORPUS, name), encoding="utf-8") as f:
+        text = f.read()
     docs[name[:-4]] = text
     if not re.fullmatch(r"\d{3}_[a-z0-9_]+\.txt", name):
         errors.append(f"bad file name: {name}")
@@ -34,7 +40,8 @@ if len(weekdays) != 7:
     errors.append(f"only {len(weekdays)} weekdays represented")
 
 # --- qa ---
-items = [json.loads(l) for l in open(os.path.join(HERE, "qa.jsonl"), encoding="utf-8") if l.strip()]
+with open(os.path.join(HERE, "qa.jsonl"), encoding="utf-8") as f:
+    items = [json.loads(line) for line in f if line.strip()]
 ids = [it.get("id") for it in items]
 for i, dup in collections.Counter(ids).items():
     if dup > 1:
