@@ -119,6 +119,10 @@ _TEN_VALUES = {word: 10 * n for n, word in enumerate("twenty thirty forty fifty 
 _TENS = re.compile(rf"\b({'|'.join(_TEN_VALUES)})(?:[- ]({'|'.join(_ONES[1:])}))?\b")  # "thirty-one"
 _ORDINALS = frozenset("first second third fourth fifth sixth seventh eighth ninth tenth".split())
 _RANKS = _ORDINALS | {"latest", "most", "least"}
+# What an ordinal may pin the answer to ("its first week", "the third stage", "first-round votes"):
+# a passage with the count for another ("its first day", "first year") gives another fact.
+_PERIODS = frozenset("day night weekend week month year season quarter half phase stage round leg test game match "
+                     "race term session".split())
 _STOPWORDS = frozenset(
     "a an the and or but of to in on at by for with from as is are was were be been being that "
     "this these those it its he she they them his her their who whom whose which what when where "
@@ -287,16 +291,37 @@ def absent_terms(question: str, articles: str) -> list[str]:
     return missing
 
 
+def asked_periods(question: str) -> list[tuple[str, str]]:
+    """The ordinal periods the question pins ("its first week", "on its opening day", "the third
+    stage", "first-round votes") as (ordinal, period) pairs; "opening" is "first"."""
+    tokens = ["first" if w == "opening" else w for w in _WORD.findall(question.lower())]
+    return [(w, after) for w, after in zip(tokens, tokens[1:]) if w in _ORDINALS and after in _PERIODS]
+
+
 def states_the_specifics(question: str, evidence: str) -> bool:
     """False when the question pins its answer to a year or an ordinal ("revenue in 2021", "who
     finished second", "its first week") that the cited passages don't state: a figure from the
-    same story at another time, or another place's, is the usual wrong answer. The passages count
-    as the model read them, "last year (2024)" dated, with their article's date. Months are left
-    out ("since January" is often "since the start of the year"), and so are "most" and "least",
+    same story at another time, or another place's, is the usual wrong answer. An ordinal period
+    must be stated as one: "its first week" is not in a passage about "its first day" and "the
+    first year", and a word or two may come between ("its first full week"). The passages count as the
+    model read them, "last year (2024)" dated, with their article's date. Months are left out
+    ("since January" is often "since the start of the year"), and so are "most" and "least",
     which are amounts as often as ranks ("the most universities can charge" is their maximum)."""
     ordinals = set(asked_ranks(question)) & _ORDINALS
-    said = set(_WORD.findall(evidence.lower()))
-    return ordinals <= said and all(year in evidence for year in _YEAR.findall(question))
+    said = _WORD.findall(evidence.lower())
+    return (ordinals <= set(said) and all(year in evidence for year in _YEAR.findall(question))
+            and set(asked_periods(question)) <= set(_stated_periods(said)))
+
+
+def _stated_periods(words: list[str]) -> Iterator[tuple[str, str]]:
+    """(ordinal, period) pairs in a text's words: the first period within three words of an
+    ordinal ("its first full week", "the seventh and deciding game"; not "the first day of the
+    week"); "opening" is "first", as in `asked_periods`."""
+    for i, word in enumerate(words):
+        if word in _ORDINALS or word == "opening":
+            period = next((w for w in words[i + 1 : i + 4] if w in _PERIODS), None)
+            if period:
+                yield "first" if word == "opening" else word, period
 
 
 def misses_the_question(question: str, answer: str, evidence: str) -> bool:

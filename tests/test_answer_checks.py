@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from rag.answer import (
     absent_terms,
     answers_the_kind,
+    asked_periods,
     asked_words,
     check_citations,
     clean_question,
@@ -151,6 +152,24 @@ def test_a_year_or_ordinal_the_question_names_must_be_in_the_cited_passages():
     assert states_the_specifics("What is the most it grew?", evidence)  # an amount as often as a rank
     assert not states_the_specifics("What was the revenue in its first year?", evidence)
     assert misses_the_question("What was the revenue in 2021?", "2.41 billion crowns [1].", evidence)
+
+
+def test_an_ordinal_period_the_question_names_must_be_stated_as_one():
+    evidence = ("Article of Monday 2 June 2025:\nThe tram line carried more than 22,000 passengers on its first "
+                "day of service, and the operator expects 4 million in its first year. Tickets sold in the first "
+                "full week were not published.")
+    assert asked_periods("How many passengers used the tram during its first week?") == [("first", "week")]
+    assert asked_periods("How many visitors came on its opening day?") == [("first", "day")]
+    assert asked_periods("How many first-round votes did she receive?") == [("first", "round")]
+    assert asked_periods("Who finished second in the race?") == []  # a rank, not a period
+    assert states_the_specifics("How many passengers used the tram on its opening day?", evidence)
+    assert states_the_specifics("How many passengers used the tram in its first year?", evidence)
+    assert states_the_specifics("How many tickets were sold in the first week?", evidence)  # "first full week"
+    assert not states_the_specifics("How many passengers used the tram in its first month?", evidence)
+    assert states_the_specifics("What was the score in the seventh game?", "won the seventh and deciding game 98-94")
+    assert not states_the_specifics("How many came in the first week?", "came on the first day of the week")
+    assert states_the_specifics("How many came on its opening day?", "There were 900 on its opening day.")
+    assert not states_the_specifics("How many passengers used the tram in its second year?", evidence)
 
 
 def test_dates_in_an_answer_get_the_year_their_passage_gave_them():
