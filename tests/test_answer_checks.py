@@ -232,6 +232,11 @@ def test_a_day_still_to_come_is_dated_ahead_of_the_article():
         "Tax will rise after councillors approved the budget on Wednesday (14 May 2025) night.")
     assert annotate_dates("The road will be shut until after Sunday.", MONDAY) == (
         "The road will be shut until after Sunday (25 May 2025).")
+    # what is expected is still to come, with or without "to"
+    assert annotate_dates("More snow was expected on Wednesday night.", MONDAY) == (
+        "More snow was expected on Wednesday (21 May 2025) night.")
+    assert annotate_dates("It expected the line to reopen on Friday.", MONDAY) == (
+        "It expected the line to reopen on Friday (23 May 2025).")
 
 
 def test_a_month_without_a_year_takes_the_nearest_year_to_the_article_date():
