@@ -291,10 +291,14 @@ def absent_terms(question: str, articles: str) -> list[str]:
     return missing
 
 
+def _as_ordinal(word: str) -> str:
+    return "first" if word == "opening" else word  # "its opening day" is its first day
+
+
 def asked_periods(question: str) -> list[tuple[str, str]]:
     """The ordinal periods the question pins ("its first week", "on its opening day", "the third
-    stage", "first-round votes") as (ordinal, period) pairs; "opening" is "first"."""
-    tokens = ["first" if w == "opening" else w for w in _WORD.findall(question.lower())]
+    stage", "first-round votes") as (ordinal, period) pairs."""
+    tokens = [_as_ordinal(w) for w in _WORD.findall(question.lower())]
     return [(w, after) for w, after in zip(tokens, tokens[1:]) if w in _ORDINALS and after in _PERIODS]
 
 
@@ -315,13 +319,12 @@ def states_the_specifics(question: str, evidence: str) -> bool:
 
 def _stated_periods(words: list[str]) -> Iterator[tuple[str, str]]:
     """(ordinal, period) pairs in a text's words: the first period within three words of an
-    ordinal ("its first full week", "the seventh and deciding game"; not "the first day of the
-    week"); "opening" is "first", as in `asked_periods`."""
-    for i, word in enumerate(words):
-        if word in _ORDINALS or word == "opening":
+    ordinal ("its first full week", "the seventh and deciding game"; not "the first day of the week")."""
+    for i, word in enumerate(map(_as_ordinal, words)):
+        if word in _ORDINALS:
             period = next((w for w in words[i + 1 : i + 4] if w in _PERIODS), None)
             if period:
-                yield "first" if word == "opening" else word, period
+                yield word, period
 
 
 def misses_the_question(question: str, answer: str, evidence: str) -> bool:
