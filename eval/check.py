@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Validate a question set written blind (holdout3, holdout4): its corpus and QA file against
+"""Validate a question set written blind (holdout3, holdout4, holdout5): its corpus and QA file against
 the brief it was written to. Standard library only.
 
-Usage: python3 eval/check.py holdout3|holdout4   (run from anywhere)
+Usage: python3 eval/check.py holdout3|holdout4|holdout5   (run from anywhere)
 Prints OK, or the list of problems and exits with status 1.
 """
 import datetime
@@ -48,6 +48,9 @@ BRIEFS = {
                       every_answer_found=True, dates_by_weekday=False),
     "holdout4": Brief(120, [("short", 150, 300, 40), ("medium", 301, 600, 50), ("long", 601, 950, 30)],
                       {"fact": 30, "date": 12, "paraphrase": 20, "follow-up": 8, "unanswerable": 70}, 70,
+                      every_answer_found=False, dates_by_weekday=True),
+    "holdout5": Brief(100, [("short", 150, 300, 32), ("medium", 301, 600, 40), ("long", 601, 1000, 28)],
+                      {"fact": 26, "date": 12, "paraphrase": 16, "follow-up": 8, "unanswerable": 58}, 40,
                       every_answer_found=False, dates_by_weekday=True),
 }
 
