@@ -23,11 +23,14 @@ passages and worked examples, and declined unless the model clearly says they gi
 answer to exactly this question (`Settings.min_confirmation`). An answer the model wrote while it
 gave the refusal a fair chance (`Settings.refusal_doubt`), from passages that miss several of the
 question's words, needs a clear yes there (`Settings.hesitant_confirmation`): such hesitant
-answers are mostly guesses from a passage on a nearby topic. So does the answer to a second try:
-a refusal the model was unsure of (`Settings.second_try_below`) is asked again with the refusal
-forbidden, since the small model declines many a question its passages answer in other words, and
-an answer that gives what the question sets aside ("Besides Zelensky, who ...?") with its opening
-forbidden. A date the answer copies without its year gets the year its passage gave it.
+answers are mostly guesses from a passage on a nearby topic. So does any answer to a question
+for a figure ("how many", "how long", "what percentage"), whose usual wrong answer is a
+neighbouring thing's true figure, and the answer to a second try: a refusal the model was unsure
+of (`Settings.second_try_below`) is asked again with the refusal forbidden, since the small model
+declines many a question its passages answer in other words, and an answer that gives what the
+question sets aside ("Besides Zelensky, who ...?"), or in a follow-up only what the conversation
+already said, with its opening forbidden. A date the answer copies without its year gets the
+year its passage gave it.
 
 Before any of that, a question that names something none of the retrieved articles mentions
 ("the earthquake in Tavira Bay"), or asks for a rank they never use ("who finished second"),
@@ -332,11 +335,25 @@ def misses_the_question(question: str, answer: str, evidence: str) -> bool:
     return not answers_the_kind(question, answer) or not states_the_specifics(question, evidence)
 
 
-def gives_what_is_set_aside(question: str, answer: str) -> bool:
+def gives_what_is_set_aside(question: str, answer: str, history: Sequence[Message] = ()) -> bool:
     """Whether the answer is what the question sets aside: "Besides Zelensky, who did Trump say he
-    would speak to?" answered "Ukrainian President Volodymyr Zelensky"."""
+    would speak to?" answered "Ukrainian President Volodymyr Zelensky"; or, in a follow-up, only
+    what the conversation already said ("Who chairs it?" after "The Swiss National Bank" answered
+    "The Swiss National Bank")."""
     given = words(strip_markers(answer))
-    return any((aside := words(m[1])) and aside <= given for m in _SET_ASIDE.finditer(question))
+    if any((aside := words(m[1])) and aside <= given for m in _SET_ASIDE.finditer(question)):
+        return True
+    said = words(" ".join(strip_markers(m["content"]) for m in history))
+    return bool(given) and given <= said and not is_refusal(answer)
+
+
+def needs_clear_yes(question: str) -> bool:
+    """Whether the answer check must clearly confirm the answer (`Settings.hesitant_confirmation`)
+    even when the model did not hesitate: the question asks for a figure ("how many", "how long",
+    "what percentage"). Its usual wrong answer is the true figure of a neighbouring thing (May's
+    output rise for June's, the flights a closure hit for its passengers), which the check confirms
+    at 0.7-0.8 about as often as a right one; above 0.8 mostly right ones (README, "Evaluation")."""
+    return bool(_NUMBER_QUESTION.search(question))
 
 
 def is_hesitant(question: str, evidence: str, refusal_probability: float, doubt: float) -> bool:
@@ -497,10 +514,10 @@ class RAG:
         # A refusal the model was unsure of gets a second try with the refusal's opening forbidden:
         # the small model declines many a question its passages answer in other words ("purposely
         # disregarding" for "deliberately ignoring"). So does an answer that gives what the question
-        # sets aside ("Besides Zelensky, who ...?"), with its own opening forbidden. That answer then
-        # needs the check's clear yes.
+        # sets aside ("Besides Zelensky, who ...?") or what the conversation already said, with its
+        # own opening forbidden. That answer then needs the check's clear yes.
         unsure_refusal = is_refusal(raw) and refusal_odds.probability < s.second_try_below
-        second_try = (unsure_refusal or gives_what_is_set_aside(question, raw)) and s.min_confirmation > 0
+        second_try = (unsure_refusal or gives_what_is_set_aside(question, raw, history)) and s.min_confirmation > 0
         if second_try:
             forbidden = generator.opening_odds(REFUSAL if unsure_refusal else raw, forbid=True)
             raw = ""
@@ -518,7 +535,7 @@ class RAG:
             text, cited = REFUSAL, []
         # Then the model itself, asked afresh, must find the answer stated for exactly this question;
         # clearly so for an answer it hesitated over, from passages that are a near miss, or gave
-        # only at its second try.
+        # only at its second try, and for a figure (`needs_clear_yes`).
         hesitant = bool(cited) and (second_try or is_hesitant(question, evidence, refusal_odds.probability,
                                                               s.refusal_doubt))
         confirmation, check_s = None, 0.0
@@ -526,7 +543,8 @@ class RAG:
             checking = time.perf_counter()
             confirmation = generator.yes_share(build_check_messages(question, text, cited_passages))
             check_s = time.perf_counter() - checking
-            if confirmation < (s.hesitant_confirmation if hesitant else s.min_confirmation):
+            clear_yes = hesitant or needs_clear_yes(question)
+            if confirmation < (s.hesitant_confirmation if clear_yes else s.min_confirmation):
                 text, cited = REFUSAL, []
         elif hesitant:
             text, cited = REFUSAL, []

@@ -15,6 +15,7 @@ from rag.answer import (
     gives_what_is_set_aside,
     is_hesitant,
     misses_the_question,
+    needs_clear_yes,
     parse_markers,
     states_the_specifics,
     words,
@@ -140,6 +141,15 @@ def test_an_answer_may_not_be_what_the_question_sets_aside():
     assert not gives_what_is_set_aside(question, "US officials [2].")
     assert gives_what_is_set_aside("Apart from sanctions, what did they discuss?", "Sanctions against Russia [3].")
     assert not gives_what_is_set_aside("Who did Trump say he would speak to?", "Zelensky [1].")  # nothing set aside
+
+
+def test_a_follow_up_answered_with_the_conversations_own_words_gives_what_it_sets_aside():
+    history = [{"role": "user", "content": "Which central bank cut its main rate to zero?"},
+               {"role": "assistant", "content": "The Swiss National Bank [1]."}]
+    assert gives_what_is_set_aside("Who chairs it?", "The Swiss National Bank [2].", history)
+    assert not gives_what_is_set_aside("Who chairs it?", "SNB Chairman Martin Schlegel [2].", history)
+    assert not gives_what_is_set_aside("Who chairs it?", "The articles don't say.", history)
+    assert not gives_what_is_set_aside("Who chairs the Swiss National Bank?", "The Swiss National Bank [2].")
 
 
 def test_a_year_or_ordinal_the_question_names_must_be_in_the_cited_passages():
@@ -331,6 +341,15 @@ def test_an_answer_is_hesitant_only_when_its_passage_is_a_near_miss():
     question = "How much did Umerov say the next meeting would cost?"
     assert is_hesitant(question, evidence, refusal_probability=0.3, doubt=0.1)
     assert not is_hesitant(question, evidence, refusal_probability=0.05, doubt=0.1)
+
+
+def test_a_figure_needs_the_checks_clear_yes():
+    # a neighbouring thing's true figure is the usual wrong answer to these (README, "Evaluation")
+    assert needs_clear_yes("How many passengers were affected by the closure of Heathrow Airport?")
+    assert needs_clear_yes("By what percentage did sales rise?")
+    assert needs_clear_yes("How much did the bridge cost?")
+    assert not needs_clear_yes("Who chairs the Swiss National Bank?")
+    assert not needs_clear_yes("On what date will the summit be held?")
 
 
 def test_the_word_naming_the_answers_kind_need_not_be_in_the_passage():
