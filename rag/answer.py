@@ -16,7 +16,8 @@ So each answer sentence is checked against the passages: its words that are not 
 the question must mostly appear in the passage it cites, and every number it gives must.
 Unsupported markers are moved to the passage that does support the sentence, or dropped; an
 answer left with no support at all becomes the plain refusal, citing nothing. So does an
-answer without a count to "how many", or without a name to "who" or "the names of", or one from
+answer without a count to "how many", or without a name to "who" or "the names of", one made
+only of the question's own words ("Alaska" for "In which Alaskan city ...?"), or one from
 passages that never state the year or ordinal ("2021", "second") the question asks about.
 An answer still standing is read back to the model in a conversation of its own, with its cited
 passages and worked examples, and declined unless the model clearly says they give it as the
@@ -99,6 +100,7 @@ _COUNT = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|e
                     r"thirty|forty|fifty|sixty|seventy|eighty|ninety|dozens?|hundreds?|thousands?|millions?|"
                     r"billions?)\b", re.IGNORECASE)
 _SET_ASIDE = re.compile(r"\b(?:besides|apart from|aside from|other than|except(?: for)?)\s+([^,?]+)", re.IGNORECASE)
+_CHOICE = re.compile(r"\bor\b", re.IGNORECASE)
 _YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 # Questions whose answer is a number or a date, and text that holds one (`answer_form`).
 _NUMBER_QUESTION = re.compile(r"\bhow (?:many|much|long|old|far|big|large|tall|high|fast|deep|heavy)\b|"
@@ -330,9 +332,20 @@ def _stated_periods(words: list[str]) -> Iterator[tuple[str, str]]:
                 yield word, period
 
 
+def says_nothing_new(answer: str, said: str) -> bool:
+    """Whether the answer is made only of words already said: "Alaska" after "In which Alaskan
+    city ...?" (a stem of four letters or more may begin a word said)."""
+    given, known = words(strip_markers(answer)), words(said)
+    return bool(given) and not is_refusal(answer) and all(
+        word in known or (len(word) >= 4 and any(k.startswith(word) for k in known)) for word in given)
+
+
 def misses_the_question(question: str, answer: str, evidence: str) -> bool:
-    """A supported answer that is not what was asked for (`answers_the_kind`, `states_the_specifics`)."""
-    return not answers_the_kind(question, answer) or not states_the_specifics(question, evidence)
+    """A supported answer that is not what was asked for (`answers_the_kind`, `states_the_specifics`),
+    or only the question's own words, unless the question offers a choice ("Labour or the
+    Conservatives?")."""
+    return (not answers_the_kind(question, answer) or not states_the_specifics(question, evidence)
+            or (says_nothing_new(answer, question) and not _CHOICE.search(question)))
 
 
 def gives_what_is_set_aside(question: str, answer: str, history: Sequence[Message] = ()) -> bool:
@@ -343,8 +356,7 @@ def gives_what_is_set_aside(question: str, answer: str, history: Sequence[Messag
     given = words(strip_markers(answer))
     if any((aside := words(m[1])) and aside <= given for m in _SET_ASIDE.finditer(question)):
         return True
-    said = words(" ".join(strip_markers(m["content"]) for m in history))
-    return bool(given) and given <= said and not is_refusal(answer)
+    return says_nothing_new(answer, " ".join(strip_markers(m["content"]) for m in history))
 
 
 def needs_clear_yes(question: str) -> bool:

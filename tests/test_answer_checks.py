@@ -149,7 +149,18 @@ def test_a_follow_up_answered_with_the_conversations_own_words_gives_what_it_set
     assert gives_what_is_set_aside("Who chairs it?", "The Swiss National Bank [2].", history)
     assert not gives_what_is_set_aside("Who chairs it?", "SNB Chairman Martin Schlegel [2].", history)
     assert not gives_what_is_set_aside("Who chairs it?", "The articles don't say.", history)
-    assert not gives_what_is_set_aside("Who chairs the Swiss National Bank?", "The Swiss National Bank [2].")
+
+
+def test_an_answer_made_only_of_the_questions_words_misses_it():
+    evidence = "Trump and Putin will meet in Anchorage, Alaska, on Friday."
+    question = "In which Alaskan city will Trump and Putin meet?"
+    assert misses_the_question(question, "Alaska [1].", evidence)
+    assert not misses_the_question(question, "Anchorage [1].", evidence)
+    evidence = "Labour won 412 of the 650 seats in 2024."
+    assert not misses_the_question("How many of the 650 seats did Labour win?", "412 [1].", evidence)
+    assert not misses_the_question("How many seats did Labour win in 2024?", "412 [1].", evidence)
+    assert misses_the_question("How many seats did Labour win in 2024?", "2024 [1].", evidence)
+    assert not misses_the_question("Did Labour or the Conservatives win?", "Labour [1].", evidence)  # a choice
 
 
 def test_a_year_or_ordinal_the_question_names_must_be_in_the_cited_passages():
