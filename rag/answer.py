@@ -57,6 +57,7 @@ from rag.config import Settings
 from rag.generation import Generator, load_generator
 from rag.prompting import (
     CHECK_PREFIX,
+    MARKERS,
     MONTHS,
     NUMBER_WORDS,
     PREFIX,
@@ -82,7 +83,6 @@ SUPPORT_MARGIN = 0.25
 # share of the question's words (one missing word is always allowed): then they are about what was asked.
 CLOSE_MATCH = 0.8
 
-_MARKERS = re.compile(r"\s*\[(?:passages?\s*)?(\d+(?:\s*[,;]\s*\d+)*)\]", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“])")
 _WORD = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*")
 _REFUSAL = re.compile(
@@ -196,8 +196,8 @@ def words(text: str) -> set[str]:
 
 def parse_markers(sentence: str) -> tuple[str, list[int]]:
     """(sentence without markers, the passage numbers its markers name, in order)."""
-    numbers = [int(n) for group in _MARKERS.findall(sentence) for n in re.split(r"[,;]", group)]
-    return _MARKERS.sub("", sentence).strip(), list(dict.fromkeys(numbers))
+    numbers = [int(n) for group in MARKERS.findall(sentence) for n in re.split(r"[,;]", group)]
+    return MARKERS.sub("", sentence).strip(), list(dict.fromkeys(numbers))
 
 
 def is_refusal(text: str) -> bool:

@@ -137,7 +137,8 @@ _RELATIVE_PERIOD = re.compile(
     rf"|first time in (?:(?:almost|nearly|about|around|over|more than) )?(?P<since>{_COUNT}) years?)\b",
     re.IGNORECASE,
 )
-_MARKER = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
+# Citation markers as the model writes them: "[2]", "[1, 3]", "[1; 3]", "[Passage 2]".
+MARKERS = re.compile(r"\s*\[(?:passages?\s*)?(\d+(?:\s*[,;]\s*\d+)*)\]", re.IGNORECASE)
 
 
 def format_date(date: dt.date) -> str:
@@ -239,7 +240,7 @@ def render_passages(passages: Sequence[Passage]) -> str:
 
 
 def strip_markers(text: str) -> str:
-    return _MARKER.sub("", text)
+    return MARKERS.sub("", text)
 
 
 def build_check_messages(question: str, answer: str, passages: Sequence[Passage]) -> list[Message]:

@@ -33,6 +33,7 @@ from rag.prompting import (
     prompt_size,
     render_passages,
     resolve_day,
+    strip_markers,
 )
 from rag.retrieval import Passage, in_reading_order
 
@@ -58,6 +59,8 @@ def test_markers_are_parsed_in_their_forms():
     assert parse_markers("A [1, 3] and B [3][2]") == ("A and B", [1, 3, 2])
     assert parse_markers("See [Passage 2].") == ("See.", [2])
     assert parse_markers("No markers.") == ("No markers.", [])
+    # The history, the answer check and the scoring see answers without any of these forms.
+    assert strip_markers("Ellen Park [Passage 1]; the council [1; 2].") == "Ellen Park; the council."
 
 
 def test_supported_marker_is_kept():
