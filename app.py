@@ -91,6 +91,10 @@ class ChatApp:
         articles = len({c.doc_id for c in chunks})
         return f"**Ready:** {articles} article{'s' * (articles != 1)}, {len(chunks)} passages."
 
+    def article_choices(self) -> gr.Dropdown:
+        """The articles a question can be narrowed to, by title (the file name tells copies apart)."""
+        return gr.Dropdown(choices=[(f"{title} ({doc_id})", doc_id) for title, _, doc_id, _ in self.articles_table()])
+
     def articles_table(self) -> list[list[object]]:
         if not self.ready.is_set() or self.load_error:
             return []
@@ -100,7 +104,8 @@ class ChatApp:
             row[3] += 1  # type: ignore[operator]
         return list(counts.values())
 
-    def respond(self, message: str, history: list[dict]) -> Iterator[tuple[list[dict], str]]:
+    def respond(self, message: str, history: list[dict], articles: list[str] | None = None
+                ) -> Iterator[tuple[list[dict], str]]:
         """Stream the answer into the chat, then replace it with the checked, cited version."""
         history = [*history, {"role": "user", "content": message}, {"role": "assistant", "content": ""}]
         if not self.ready.is_set():
@@ -112,7 +117,7 @@ class ChatApp:
             if self.load_error:
                 raise RuntimeError(self.load_error)
             streamed = ""
-            for item in self.bot.stream(message, history=earlier):
+            for item in self.bot.stream(message, history=earlier, articles=articles or ()):
                 if isinstance(item, Answer):
                     history[-1]["content"] = render_answer(item, turn=len(history) // 2)
                 else:
@@ -123,11 +128,12 @@ class ChatApp:
             history[-1]["content"] = f"**Sorry:** {html.escape(str(exc))}"
             yield history, ""
 
-    def ask(self, question: str) -> dict:
-        """The API form: one question in, the answer text and its citations out."""
+    def ask(self, question: str, articles: list[str] | None = None) -> dict:
+        """The API form: one question in (searched in `articles` only, when given), the answer
+        text and its citations out."""
         self.ready.wait()
         try:
-            result = self.bot.answer(question)
+            result = self.bot.answer(question, articles=articles or ())
         except (ValueError, RuntimeError) as exc:
             raise gr.Error(str(exc)) from exc  # the client gets the message, not a traceback
         return {
@@ -137,7 +143,7 @@ class ChatApp:
                            "date": c.date.isoformat() if c.date else None, "text": c.text} for c in result.citations],
         }
 
-    def add(self, upload: str | None, pasted: str, name: str) -> tuple[str, list[list[object]], str]:
+    def add(self, upload: str | None, pasted: str, name: str) -> tuple[str, list[list[object]], str, gr.Dropdown]:
         """Save an uploaded file or pasted text as an article and index it right away."""
         try:
             if upload:
@@ -153,7 +159,7 @@ class ChatApp:
             message = f"**Added** `{saved.name}`: it can be asked about now."
         except (ValueError, OSError) as exc:
             message = f"**Not added:** {exc} Nothing was changed."
-        return message, self.articles_table(), self._status_line()
+        return message, self.articles_table(), self._status_line(), self.article_choices()
 
 
 def _plain(content: object) -> str:
@@ -173,7 +179,10 @@ def build(bot: RAG) -> gr.Blocks:
             box = gr.Textbox(placeholder="Type a question and press Enter", show_label=False, scale=8,
                              elem_id="question", max_length=bot.settings.max_question_chars)
             send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
-        gr.ClearButton([chat, box], value="New conversation")
+        with gr.Row():
+            narrow = gr.Dropdown(label="Search only in (empty: all articles)", multiselect=True, choices=[],
+                                 scale=8, elem_id="narrow")
+            gr.ClearButton([chat, box], value="New conversation", scale=1)
         with gr.Accordion("Articles in the corpus", open=False, elem_id="corpus"):
             table = gr.Dataframe(headers=["title", "date", "file", "passages"], interactive=False, wrap=True)
             with gr.Row():
@@ -185,10 +194,11 @@ def build(bot: RAG) -> gr.Blocks:
             add = gr.Button("Add article", elem_id="add")
             added = gr.Markdown(elem_id="add-status")
 
-        demo.load(app.status, outputs=status).then(app.articles_table, outputs=table)
+        demo.load(app.status, outputs=status).then(app.articles_table, outputs=table).then(
+            app.article_choices, outputs=narrow)
         for trigger in (box.submit, send.click):
-            trigger(app.respond, [box, chat], [chat, box], api_visibility="private")
-        add.click(app.add, [upload, pasted, name], [added, table, status], api_visibility="private")
+            trigger(app.respond, [box, chat, narrow], [chat, box], api_visibility="private")
+        add.click(app.add, [upload, pasted, name], [added, table, status, narrow], api_visibility="private")
         gr.api(app.ask, api_name="ask")
     demo.queue(default_concurrency_limit=1)  # one model: requests wait their turn
     return demo

@@ -45,7 +45,7 @@ import datetime as dt
 import re
 import time
 import unicodedata
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -475,9 +475,14 @@ class RAG:
         return "\n".join(self.index.article_text(d) for d in dict.fromkeys(p.chunk.doc_id for p in passages))
 
     def stream(
-        self, question: str, *, history: Sequence[Message] | None = None, top_k: int | None = None
+        self, question: str, *, history: Sequence[Message] | None = None, top_k: int | None = None,
+        articles: Collection[str] = (),
     ) -> Iterator[str | Answer]:
-        """Yield the answer's text as the model writes it, then the checked `Answer`."""
+        """Yield the answer's text as the model writes it, then the checked `Answer`.
+
+        `articles` (doc_ids, the file names under the corpus folder) narrows the search to them:
+        questions about one article need not compete with other articles on the same story.
+        """
         started = time.perf_counter()
         s = self.settings
         question = clean_question(question, s.max_question_chars)
@@ -490,7 +495,7 @@ class RAG:
         exchange = [strip_markers(m["content"]) for m in history[-2:] if not is_refusal(m["content"])]
         query = " ".join([*exchange, question])
         k, form = top_k or s.top_k, answer_form(question)
-        passages = self.retriever.retrieve(query, k, form)
+        passages = self.retriever.retrieve(query, k, form, articles)
         # A question naming something none of its passages' articles mention is declined at once.
         declined = bool(absent_terms(question, self._articles(passages)))
         # Any other is searched again together with a sentence the model imagines an article
@@ -500,7 +505,7 @@ class RAG:
             imagining = time.perf_counter()
             sentence = self.search_sentence(query)
             sentence_s = time.perf_counter() - imagining
-            passages = self.retriever.retrieve(f"{query} {sentence}", k, form)
+            passages = self.retriever.retrieve(f"{query} {sentence}", k, form, articles)
             declined = bool(absent_terms(question, self._articles(passages)))
         retrieved = time.perf_counter()
         if declined:
@@ -576,9 +581,10 @@ class RAG:
                      search_sentence=sentence)
 
     def answer(
-        self, question: str, *, history: Sequence[Message] | None = None, top_k: int | None = None
+        self, question: str, *, history: Sequence[Message] | None = None, top_k: int | None = None,
+        articles: Collection[str] = (),
     ) -> Answer:
-        for item in self.stream(question, history=history, top_k=top_k):
+        for item in self.stream(question, history=history, top_k=top_k, articles=articles):
             if isinstance(item, Answer):
                 return item
         raise AssertionError("stream ended without an Answer")
@@ -595,11 +601,13 @@ def default_rag() -> RAG:
     return _default
 
 
-def answer(question: str, *, history: Sequence[Message] | None = None, top_k: int | None = None) -> Answer:
-    return default_rag().answer(question, history=history, top_k=top_k)
+def answer(question: str, *, history: Sequence[Message] | None = None, top_k: int | None = None,
+           articles: Collection[str] = ()) -> Answer:
+    return default_rag().answer(question, history=history, top_k=top_k, articles=articles)
 
 
 def answer_stream(
-    question: str, *, history: Sequence[Message] | None = None, top_k: int | None = None
+    question: str, *, history: Sequence[Message] | None = None, top_k: int | None = None,
+    articles: Collection[str] = (),
 ) -> Iterator[str | Answer]:
-    return default_rag().stream(question, history=history, top_k=top_k)
+    return default_rag().stream(question, history=history, top_k=top_k, articles=articles)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 
@@ -77,13 +77,18 @@ class Baseline:
             self._chunks = [c for a in load_articles(self.settings.corpus_dir) for c in paragraph_chunks(a)]
             self._vectors = embedding.embed([c.text for c in self._chunks])
 
-    def answer(self, question: str, *, history: Sequence[Message] | None = None, top_k: int | None = None) -> Answer:
+    def answer(self, question: str, *, history: Sequence[Message] | None = None, top_k: int | None = None,
+               articles: Collection[str] = ()) -> Answer:
         started = time.perf_counter()
         s = self.settings
         question = clean_question(question, s.max_question_chars)
         self.refresh()
         assert self._vectors is not None
         similarities = self._vectors @ embedding.embed_query(question)
+        if articles:  # as `RAG.answer`: only these articles' chunks can be picked
+            similarities = np.where([c.doc_id in articles for c in self._chunks], similarities, -np.inf)
+            if not np.isfinite(similarities).any():
+                raise ValueError(f"No article {', '.join(map(repr, articles))} in the corpus.")
         best = np.argsort(-similarities)[: top_k or self.top_k]
         passages = [Passage(n, self._chunks[i], float(similarities[i])) for n, i in enumerate(best, start=1)]
         retrieved = time.perf_counter()

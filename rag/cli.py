@@ -2,6 +2,7 @@
 
     python -m rag ingest [--corpus DIR]
     python -m rag ask "What did Umerov call the next step?" [--corpus DIR] [--model PATH] [--top-k K]
+                                                             [--article FILE ...]
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ask.add_argument("question")
     ask.add_argument("--model", type=Path, help="any GGUF chat model (default: the 1.5B model in models/)")
     ask.add_argument("--top-k", type=int, help="passages given to the model")
+    ask.add_argument("--article", action="append", default=[], metavar="FILE",
+                     help="search only this article (its file under the corpus folder); repeatable")
     for sub in (ingest, ask):
         sub.add_argument("--corpus", type=Path, help="article folder (default: $RAG_CORPUS_DIR or seeds/)")
         sub.add_argument("--index", type=Path, help="index folder (default: one per corpus in .rag-index/)")
@@ -53,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"(added {len(report.added)}, changed {len(report.changed)}, removed {len(report.removed)}"
                   + (f"; rebuilt: {report.rebuilt_because}" if report.rebuilt_because else "") + ")")
             return 0
-        for item in bot.stream(args.question, top_k=args.top_k):
+        for item in bot.stream(args.question, top_k=args.top_k, articles=args.article):
             if isinstance(item, Answer):
                 print(f"\r\033[K{item.text}" if sys.stdout.isatty() else item.text, end="")
                 print_answer(item)

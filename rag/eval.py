@@ -37,7 +37,7 @@ import statistics
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -214,12 +214,14 @@ def table(by_type: dict[str, dict]) -> str:
     return "\n".join(rows)
 
 
-def evaluate(items: Sequence[QAItem], bot: RAG | Baseline, progress: bool = True) -> dict:
-    """Answer every item with `bot`; per-question results and summaries by type and overall."""
+def evaluate(items: Sequence[QAItem], bot: RAG | Baseline, progress: bool = True,
+             articles: Collection[str] = ()) -> dict:
+    """Answer every item with `bot` (searching only `articles`, when given); per-question results
+    and summaries by type and overall."""
     locator = EvidenceLocator(bot.settings.corpus_dir)
     bot.refresh(progress=progress)
     results = [
-        score(item, bot.answer(item.question, history=item.history), locator)
+        score(item, bot.answer(item.question, history=item.history, articles=articles), locator)
         for item in tqdm(items, desc="Evaluating", unit="question", disable=not progress)
     ]
     groups: dict[str, list[Result]] = defaultdict(list)
@@ -261,12 +263,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="where to write the results JSON")
     parser.add_argument("--compare", type=Path, help="an earlier results JSON to compare with")
     parser.add_argument("--baseline", action="store_true", help="answer with the usual RAG defaults instead")
+    parser.add_argument("--article", action="append", default=[], metavar="FILE",
+                        help="search only this article (its file under the corpus folder); repeatable")
     args = parser.parse_args(argv)
 
     items = load_qa(args.qa)
     settings = Settings().with_(corpus_dir=args.corpus, index_dir=args.index, model_path=args.model, top_k=args.top_k)
     bot = Baseline(settings, args.top_k or TOP_K) if args.baseline else RAG(settings)
-    report = evaluate(items, bot)
+    report = evaluate(items, bot, articles=args.article)
     print(table(report["summary"]))
     out = args.out or Path("eval/results") / f"{args.qa.stem}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import logging
 import os
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -80,12 +81,25 @@ class Index:
         if self.vectors.ntotal != len(self.chunks):
             raise UnusableIndexError(f"{self.vectors.ntotal} vectors for {len(self.chunks)} chunks")
 
-    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """(chunk position, cosine similarity) of the k nearest chunks, best first."""
+    def search(self, query: np.ndarray, k: int, within: Sequence[int] | None = None) -> list[tuple[int, float]]:
+        """(chunk position, cosine similarity) of the k nearest chunks, best first; only among
+        the positions `within` when given (`positions`), scored exactly there."""
+        if within is not None:
+            scores = self.vectors.reconstruct_batch(np.asarray(within, dtype=np.int64)) @ query if within else []
+            return sorted(zip(within, map(float, scores)), key=lambda hit: hit[1], reverse=True)[:k]
         if not self.chunks:
             return []
         scores, ids = self.vectors.search(query.reshape(1, -1).astype(np.float32), min(k, len(self.chunks)))
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+    def positions(self, doc_ids: Collection[str]) -> list[int]:
+        """The chunk positions of these articles; an id the index doesn't hold is a ValueError."""
+        unknown = [d for d in doc_ids if d not in self._positions_by_article]
+        if unknown:
+            example = next(iter(self._positions_by_article), "file.txt")
+            raise ValueError(f"No article {', '.join(map(repr, unknown))} in the corpus: name an article "
+                             f"by its file, relative to the corpus folder (e.g. {example!r}).")
+        return sorted(i for d in doc_ids for i in self._positions_by_article[d])
 
     @cached_property
     def _positions_by_article(self) -> dict[str, list[int]]:

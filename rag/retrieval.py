@@ -7,7 +7,7 @@ Reciprocal rank fusion combines the two rankings without calibrating their score
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 
 import bm25s
@@ -42,7 +42,7 @@ class Retriever:
         self.index = index
         self._bm25: bm25s.BM25 | None = None
 
-    def _bm25_ranking(self, query: str, k: int) -> list[int]:
+    def _bm25_ranking(self, query: str, k: int, within: Sequence[int] | None) -> list[int]:
         if self._bm25 is None:
             self._bm25 = bm25s.BM25()
             self._bm25.index(bm25s.tokenize([c.indexed_text for c in self.index.chunks], stopwords="en",
@@ -50,11 +50,18 @@ class Retriever:
         tokens = bm25s.tokenize([query], stopwords="en", show_progress=False)
         if not tokens.ids[0]:
             return []
-        ids, scores = self._bm25.retrieve(tokens, k=min(k, len(self.index.chunks)), show_progress=False)
+        mask = None
+        if within is not None:
+            mask = np.zeros(len(self.index.chunks), dtype=np.float32)
+            mask[within] = 1.0
+        ids, scores = self._bm25.retrieve(tokens, k=min(k, len(self.index.chunks)), weight_mask=mask,
+                                          show_progress=False)
         return [int(i) for i, s in zip(ids[0], scores[0]) if s > 0]
 
-    def retrieve(self, query: str, top_k: int, has_answer_form: Callable[[str], bool] | None = None) -> list[Passage]:
-        """The top_k chunks for `query`, numbered from 1 in reading order (`in_reading_order`).
+    def retrieve(self, query: str, top_k: int, has_answer_form: Callable[[str], bool] | None = None,
+                 articles: Collection[str] = ()) -> list[Passage]:
+        """The top_k chunks for `query`, numbered from 1 in reading order (`in_reading_order`);
+        only from `articles` (their doc_ids) when any are given.
 
         `has_answer_form` tells whether a chunk's text could hold the answer at all (a number for
         "how many", a date for "when"): of the best FORM_WINDOW chunks, those that could come
@@ -63,10 +70,11 @@ class Retriever:
         """
         if not self.index.chunks:
             return []
+        within = self.index.positions(articles) if articles else None
         query_vector = embedding.embed_query(query)
-        dense = self.index.search(query_vector, CANDIDATES)
+        dense = self.index.search(query_vector, CANDIDATES, within)
         fused: dict[int, float] = {}
-        for ranking in ([i for i, _ in dense], self._bm25_ranking(query, CANDIDATES)):
+        for ranking in ([i for i, _ in dense], self._bm25_ranking(query, CANDIDATES, within)):
             for rank, i in enumerate(ranking):
                 fused[i] = fused.get(i, 0.0) + 1.0 / (RRF_K + rank)
         ranked = sorted(fused, key=fused.__getitem__, reverse=True)

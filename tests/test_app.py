@@ -76,6 +76,9 @@ def test_browser_chat_with_sources_and_upload(app_url, tmp_path):
         page = browser.new_page(viewport={"width": 1200, "height": 1100})
         page.goto(app_url)
         page.wait_for_selector("#status >> text=Ready", timeout=120_000)
+        page.click("#narrow input")  # the articles a question can be narrowed to
+        page.wait_for_selector(f"text={SEED.name}", timeout=30_000)
+        page.keyboard.press("Escape")
         page.screenshot(path=str(ARTIFACTS / "app-ready.png"))
 
         answer = _ask(page, "What did Umerov call the next step?")
@@ -104,9 +107,11 @@ def test_api_endpoint_and_queue_serve_five_at_once(app_url):
     from gradio_client import Client
 
     client = Client(app_url, verbose=False)
-    result = client.predict("What did Umerov call the next step?", api_name="/ask")
+    # narrowed to the seed article (the browser test added another): its passages only
+    result = client.predict("What did Umerov call the next step?", [SEED.name], api_name="/ask")
     assert "Zelensky" in result["answer"] and result["citations"]
     assert any("next step" in c["text"] for c in result["citations"])
+    assert {c["doc_id"] for c in result["citations"]} == {SEED.name}
 
     questions = ["How many prisoners did Russia and Ukraine agree to exchange?",
                  "Where did Russia and Ukraine hold direct negotiations?",
@@ -129,7 +134,8 @@ def test_app_without_articles_explains_how_to_add_one(tmp_path):
     assert status[0].startswith("**Loading**") and "No articles yet" in status[-1]
     history, _ = list(chat.respond("Anything?", []))[-1]
     assert "No articles" in history[-1]["content"]  # a message, not a traceback
-    message, table, _ = chat.add(None, "The Ardvale library opened on Monday.", "ardvale")
+    message, table, _, narrow = chat.add(None, "The Ardvale library opened on Monday.", "ardvale")
     assert "Added" in message and (tmp_path / "empty" / "ardvale.txt").exists() and len(table) == 1
-    message, _, _ = chat.add(None, "   ", "blank")
+    assert [value for _, value in narrow.choices] == ["ardvale.txt"]  # it can be searched alone now
+    message, _, _, _ = chat.add(None, "   ", "blank")
     assert "Not added" in message

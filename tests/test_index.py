@@ -129,6 +129,8 @@ def test_large_corpora_get_an_hnsw_index_that_finds_the_same_chunks(tmp_path, mo
     exact = store.exact_copy(reloaded.vectors)
     query = embedding.embed_query("Who was elected mayor of town number 17?")
     assert {i for i, _ in reloaded.search(query, 5)} == set(exact.search(query.reshape(1, -1), 5)[1][0].tolist())
+    [(position, _)] = reloaded.search(query, 1, within=reloaded.positions(["03.txt"]))
+    assert reloaded.chunks[position].doc_id == "03.txt"  # narrowed search works on the graph too
 
 
 def test_duplicate_articles_give_distinct_passages(tmp_path):
@@ -175,6 +177,25 @@ def test_a_chunk_is_found_by_its_article_title(tmp_path):
     # the staff sentence names no hospital: only the title tells the two apart
     [passage] = Retriever(index).retrieve("How many extra staff did Stonemoor General Hospital recruit?", 1)
     assert passage.chunk.doc_id == "Stonemoor.txt" and "84 extra staff" in passage.chunk.text
+
+
+def test_a_search_can_be_narrowed_to_chosen_articles(tmp_path):
+    from rag.retrieval import Retriever
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    _write(corpus, "talks.txt", "Peace talks in Istanbul\n\nUkraine and Russia met in Istanbul for talks on Friday.")
+    _write(corpus, "recap.txt", "Talks recap\n\nThe Istanbul talks between Russia and Ukraine ended within two hours.")
+    _write(corpus, "pool.txt", "Pool closes\n\nHollinford's only swimming pool will close in September.")
+    index, _ = store.sync(corpus, tmp_path / "i", **SYNC)
+    retriever = Retriever(index)
+    question = "Where did Russia and Ukraine hold talks?"
+    assert {p.chunk.doc_id for p in retriever.retrieve(question, 2)} == {"talks.txt", "recap.txt"}
+    # narrowed, only the chosen article's passages come back, the best first, even a poor match
+    assert [p.chunk.doc_id for p in retriever.retrieve(question, 2, articles=["recap.txt"])] == ["recap.txt"]
+    assert [p.chunk.doc_id for p in retriever.retrieve(question, 2, articles=["pool.txt"])] == ["pool.txt"]
+    with pytest.raises(ValueError, match="No article 'tlaks.txt' in the corpus"):
+        retriever.retrieve(question, 2, articles=["tlaks.txt"])
 
 
 def test_a_passage_of_the_answers_form_is_brought_up(tmp_path):
