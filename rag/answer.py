@@ -364,7 +364,7 @@ def needs_clear_yes(question: str) -> bool:
     even when the model did not hesitate: the question asks for a figure ("how many", "how long",
     "what percentage"). Its usual wrong answer is the true figure of a neighbouring thing (May's
     output rise for June's, the flights a closure hit for its passengers), which the check confirms
-    at 0.7-0.8 about as often as a right one; above 0.8 mostly right ones (README, "Evaluation")."""
+    at 0.7-0.8 about as often as a right one; above 0.8 mostly right ones (eval/HISTORY.md)."""
     return bool(_NUMBER_QUESTION.search(question))
 
 

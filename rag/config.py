@@ -41,7 +41,7 @@ class Settings:
     top_k: int = field(default_factory=lambda: _env_int("RAG_TOP_K", 3))
     # Retrieval units of one to three sentences, searched under their article's title. Of 400,
     # 300, 250 and 200 characters, 250 did best over both question sets and reads the fewest
-    # prompt tokens but for 200, which loses too much context (README, "Evaluation").
+    # prompt tokens but for 200, which loses too much context (eval/HISTORY.md).
     chunk_chars: int = field(default_factory=lambda: _env_int("RAG_CHUNK_CHARS", 250))
     chunk_overlap_sentences: int = 1
     # Generation. The model's evaluated prompt prefix is saved here, to start faster next time.
@@ -51,24 +51,24 @@ class Settings:
     max_answer_tokens: int = 96
     # An answer is hesitant when the model gave the refusal at least this probability as its
     # opening (OpeningOdds) and its passages miss some of the question's words (answer.py): it
-    # needs hesitant_confirmation below. README, "Evaluation", has what 0.1 bought; 1.0 turns it off.
+    # needs hesitant_confirmation below. eval/HISTORY.md has what 0.1 bought; 1.0 turns it off.
     refusal_doubt: float = field(default_factory=lambda: _env_float("RAG_REFUSAL_DOUBT", 0.1))
     # The answer that survives the checks is read back to the model, apart from the conversation
     # it was written in: "Does the passage say this is the answer to exactly this question?"
     # (`prompting.build_check_messages`). Below this share of "Yes" against "No" it is declined;
-    # 0 turns the check off (README, "Evaluation").
+    # 0 turns the check off (eval/HISTORY.md).
     min_confirmation: float = field(default_factory=lambda: _env_float("RAG_MIN_CONFIRMATION", 0.7))
     # ... and, for an answer the model hesitated over (refusal_doubt) from passages that are a near
     # miss, or gave only at its second try, or to a question for a figure ("how many", "how long";
     # `answer.needs_clear_yes`), the share it needs instead: clearly yes. With the
-    # check off such answers are declined. Both were read off the five question sets (README).
+    # check off such answers are declined. Both were read off the five question sets (eval/HISTORY.md).
     hesitant_confirmation: float = field(default_factory=lambda: _env_float("RAG_HESITANT_CONFIRMATION", 0.8))
     # A refusal the model gave with less than this probability (OpeningOdds) is tried again with
     # the refusal forbidden; that answer needs hesitant_confirmation. 0 turns it off.
     second_try_below: float = field(default_factory=lambda: _env_float("RAG_SECOND_TRY_BELOW", 0.2))
     # The model writes the sentence a news article might answer the question with, inventing the
     # details, and the question is searched together with it, so that a passage in other words
-    # than the question's is found (README, "Evaluation"). At most this many tokens (about 0.7 s
+    # than the question's is found (eval/HISTORY.md). At most this many tokens (about 0.7 s
     # of writing); 0 searches the question alone.
     search_sentence_tokens: int = field(default_factory=lambda: _env_int("RAG_SEARCH_SENTENCE_TOKENS", 48))
     max_question_chars: int = 2000

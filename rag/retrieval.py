@@ -21,7 +21,7 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets itself to DEBUG,
 
 # 1 rather than the usual 60: each ranking's very top counts most. On long articles (seed,
 # holdout2) the chunk that answers is often first in one ranking and far down the other; with
-# 60 such a chunk lost to chunks both rankings put middling (README, "Evaluation").
+# 60 such a chunk lost to chunks both rankings put middling (eval/HISTORY.md).
 RRF_K = 1
 CANDIDATES = 20  # from each ranking before fusion
 # How far down the fused ranking a passage of the answer's form (`retrieve`) is brought up from.

@@ -358,7 +358,7 @@ def test_an_answer_is_hesitant_only_when_its_passage_is_a_near_miss():
 
 
 def test_a_figure_needs_the_checks_clear_yes():
-    # a neighbouring thing's true figure is the usual wrong answer to these (README, "Evaluation")
+    # a neighbouring thing's true figure is the usual wrong answer to these (eval/HISTORY.md)
     assert needs_clear_yes("How many passengers were affected by the closure of Heathrow Airport?")
     assert needs_clear_yes("By what percentage did sales rise?")
     assert needs_clear_yes("How much did the bridge cost?")
