@@ -1,6 +1,7 @@
 """Stage 10: the command line.
 
     python -m rag ingest [--corpus DIR]
+    python -m rag list [--corpus DIR]          # the indexed articles: file, date, title
     python -m rag ask "What did Umerov call the next step?" [--corpus DIR] [--model PATH] [--top-k K]
                                                              [--article FILE ...]
 """
@@ -33,13 +34,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rag", description="Cited answers from your articles.")
     commands = parser.add_subparsers(dest="command", required=True)
     ingest = commands.add_parser("ingest", help="index the corpus folder (only what changed)")
+    listing = commands.add_parser("list", help="list the indexed articles (file, date, title)")
     ask = commands.add_parser("ask", help="answer a question with cited sources")
     ask.add_argument("question")
     ask.add_argument("--model", type=Path, help="any GGUF chat model (default: the 1.5B model in models/)")
     ask.add_argument("--top-k", type=int, help="passages given to the model")
     ask.add_argument("--article", action="append", default=[], metavar="FILE",
                      help="search only this article (its file under the corpus folder); repeatable")
-    for sub in (ingest, ask):
+    for sub in (ingest, listing, ask):
         sub.add_argument("--corpus", type=Path, help="article folder (default: $RAG_CORPUS_DIR or seeds/)")
         sub.add_argument("--index", type=Path, help="index folder (default: one per corpus in .rag-index/)")
     args = parser.parse_args(argv)
@@ -55,6 +57,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{len({c.doc_id for c in chunks})} articles, {len(chunks)} chunks in {settings.index_path} "
                   f"(added {len(report.added)}, changed {len(report.changed)}, removed {len(report.removed)}"
                   + (f"; rebuilt: {report.rebuilt_because}" if report.rebuilt_because else "") + ")")
+            return 0
+        if args.command == "list":  # the file names are what `ask --article` takes
+            articles = {c.doc_id: c for c in bot.index.chunks}
+            for doc_id, chunk in articles.items():
+                print(f"{doc_id}\t{chunk.date.isoformat() if chunk.date else 'undated'}\t{chunk.title}")
             return 0
         for item in bot.stream(args.question, top_k=args.top_k, articles=args.article):
             if isinstance(item, Answer):

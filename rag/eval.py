@@ -232,7 +232,7 @@ def evaluate(items: Sequence[QAItem], bot: RAG | Baseline, progress: bool = True
     return {
         "settings": {"corpus": str(bot.settings.corpus_dir), "model": str(bot.settings.model_path),
                      "top_k": bot.top_k if isinstance(bot, Baseline) else bot.settings.top_k,
-                     "baseline": isinstance(bot, Baseline)},
+                     "baseline": isinstance(bot, Baseline), "articles": list(articles)},
         "summary": by_type,
         "results": [asdict(r) for r in results],
     }

@@ -245,3 +245,17 @@ def test_a_question_naming_what_no_article_mentions_is_declined_without_the_mode
     result = bot.answer("How many people were evacuated after the earthquake in Tavira Bay?")
     assert result.refused and result.text == "The articles don't say." and not result.citations
     assert result.passages  # what was searched stays visible
+
+
+def test_cli_lists_the_articles_a_question_can_be_narrowed_to(tmp_path, capsys):
+    from rag.cli import main
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    _write(corpus, "dam.txt", " date 2025-03-01 Dam opens\n\nThe Elmfield dam opened.")
+    where = ["--corpus", str(corpus), "--index", str(tmp_path / "i")]
+    assert main(["list", *where]) == 0
+    assert capsys.readouterr().out == "dam.txt\t2025-03-01\tDam opens\n"
+    # an unknown article is named back before any model is loaded
+    assert main(["ask", "When did the dam open?", "--article", "dma.txt", *where]) == 1
+    assert "No article 'dma.txt' in the corpus" in capsys.readouterr().err
