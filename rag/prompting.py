@@ -119,8 +119,10 @@ _YEARLESS_DATE = re.compile(
     rf"\b(?:\d{{1,2}} )?({'|'.join(MONTHS)})\b(?: \d{{1,2}}\b)?(?!,? \d| (?:last|next|this) year)")
 # Words before a weekday or a yearless date, in its sentence, that put it ahead of the article:
 # "will meet on Tuesday", "would hold a parade on Saturday", "is due to open on Monday", "from
-# next Monday", "will close from 1 July", "more snow was expected on Wednesday night".
-_AHEAD = re.compile(r"\b(?:will|would|shall|due|set to|plans? to|expected|next)\b|'ll\b", re.IGNORECASE)
+# next Monday", "will close from 1 July", "more snow was expected on Wednesday night", "could
+# return to work as early as Wednesday", "a day of protest planned for Wednesday".
+_AHEAD = re.compile(r"\b(?:will|would|shall|due|set to|plans? to|planned for|expected|next|as early as)\b|'ll\b",
+                    re.IGNORECASE)
 # ... in the date's own clause: "will rise from April after councillors approved it on
 # Wednesday" is a past Wednesday. A word like "after" starts a clause when words follow it.
 _CLAUSE_START = re.compile(r"\b(?:after|before|when|while|since|because|but|although|though)\b(?=(?:\W+\w+){2})",

@@ -261,6 +261,11 @@ def test_a_day_still_to_come_is_dated_ahead_of_the_article():
         "More snow was expected on Wednesday (21 May 2025) night.")
     assert annotate_dates("It expected the line to reopen on Friday.", MONDAY) == (
         "It expected the line to reopen on Friday (23 May 2025).")
+    # so is the earliest day something could happen, and a day something is planned for
+    assert annotate_dates("Workers could return to work as early as Wednesday.", MONDAY) == (
+        "Workers could return to work as early as Wednesday (21 May 2025).")
+    assert annotate_dates("A day of protest is planned for Wednesday.", MONDAY) == (
+        "A day of protest is planned for Wednesday (21 May 2025).")
 
 
 def test_a_month_without_a_year_takes_the_nearest_year_to_the_article_date():
