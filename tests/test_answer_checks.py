@@ -266,6 +266,16 @@ def test_a_day_still_to_come_is_dated_ahead_of_the_article():
         "Workers could return to work as early as Wednesday (21 May 2025).")
     assert annotate_dates("A day of protest is planned for Wednesday.", MONDAY) == (
         "A day of protest is planned for Wednesday (21 May 2025).")
+    # and a day something starts on, said in the present tense; a title is not a verb
+    assert annotate_dates("A consultation opens on Friday and the tariff takes effect on Thursday.", MONDAY) == (
+        "A consultation opens on Friday (23 May 2025) and the tariff takes effect on Thursday (22 May 2025).")
+    assert annotate_dates("She won the Kelcombe Open on Sunday.", MONDAY) == (
+        "She won the Kelcombe Open on Sunday (18 May 2025).")
+    # a modal puts a day ahead, unless it looks back ("may have"); a quotation is a clause of its own
+    assert annotate_dates("He could make his debut on Saturday. Data may have been stolen on Friday.", MONDAY) == (
+        "He could make his debut on Saturday (24 May 2025). Data may have been stolen on Friday (16 May 2025).")
+    assert annotate_dates('"We will win," Merz said on Sunday.', MONDAY) == (
+        '"We will win," Merz said on Sunday (18 May 2025).')
 
 
 def test_a_month_without_a_year_takes_the_nearest_year_to_the_article_date():
