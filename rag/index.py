@@ -85,7 +85,7 @@ class Index:
         """(chunk position, cosine similarity) of the k nearest chunks, best first; only among
         the positions `within` when given (`positions`), scored exactly there."""
         if within is not None:
-            scores = self.vectors.reconstruct_batch(np.asarray(within, dtype=np.int64)) @ query if within else []
+            scores = self.vectors.reconstruct_batch(np.asarray(within, dtype=np.int64)) @ query
             return sorted(zip(within, map(float, scores)), key=lambda hit: hit[1], reverse=True)[:k]
         if not self.chunks:
             return []
