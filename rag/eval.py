@@ -1,9 +1,10 @@
 """Stage 9: evaluate answers against fixed Q&A pairs.
 
     python -m rag.eval eval/seed_qa.jsonl [--corpus DIR] [--model PATH] [--top-k K]
-                       [--out RESULTS.json] [--compare OLD.json] [--baseline]
+                       [--out RESULTS.json] [--compare OLD.json] [--baseline] [--chat]
 
 `--baseline` answers with the usual RAG defaults on the same model instead (`rag.baseline`).
+`--chat` asks the questions one after another in one conversation, as a user of the app would.
 
 Q&A file: JSONL, one object per line:
     id        unique string
@@ -215,15 +216,23 @@ def table(by_type: dict[str, dict]) -> str:
 
 
 def evaluate(items: Sequence[QAItem], bot: RAG | Baseline, progress: bool = True,
-             articles: Collection[str] = ()) -> dict:
+             articles: Collection[str] = (), chat: bool = False) -> dict:
     """Answer every item with `bot` (searching only `articles`, when given); per-question results
-    and summaries by type and overall."""
+    and summaries by type and overall.
+
+    With `chat`, the questions are asked one after another in one conversation, as in the app:
+    each question's history is the questions and answers before it, unless it brings its own.
+    """
     locator = EvidenceLocator(bot.settings.corpus_dir)
     bot.refresh(progress=progress)
-    results = [
-        score(item, bot.answer(item.question, history=item.history, articles=articles), locator)
-        for item in tqdm(items, desc="Evaluating", unit="question", disable=not progress)
-    ]
+    results: list[Result] = []
+    conversation: list[dict[str, str]] = []
+    for item in tqdm(items, desc="Evaluating", unit="question", disable=not progress):
+        answer = bot.answer(item.question, history=item.history or conversation, articles=articles)
+        results.append(score(item, answer, locator))
+        if chat:
+            conversation = [*conversation, {"role": "user", "content": item.question},
+                            {"role": "assistant", "content": answer.text}][-2 * bot.settings.history_turns :]
     groups: dict[str, list[Result]] = defaultdict(list)
     for r in results:
         groups[r.type].append(r)
@@ -232,7 +241,7 @@ def evaluate(items: Sequence[QAItem], bot: RAG | Baseline, progress: bool = True
     return {
         "settings": {"corpus": str(bot.settings.corpus_dir), "model": str(bot.settings.model_path),
                      "top_k": bot.top_k if isinstance(bot, Baseline) else bot.settings.top_k,
-                     "baseline": isinstance(bot, Baseline), "articles": list(articles)},
+                     "baseline": isinstance(bot, Baseline), "articles": list(articles), "chat": chat},
         "summary": by_type,
         "results": [asdict(r) for r in results],
     }
@@ -265,12 +274,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--baseline", action="store_true", help="answer with the usual RAG defaults instead")
     parser.add_argument("--article", action="append", default=[], metavar="FILE",
                         help="search only this article (its file under the corpus folder); repeatable")
+    parser.add_argument("--chat", action="store_true",
+                        help="ask the questions one after another in one conversation, as in the app")
     args = parser.parse_args(argv)
 
     items = load_qa(args.qa)
     settings = Settings().with_(corpus_dir=args.corpus, index_dir=args.index, model_path=args.model, top_k=args.top_k)
     bot = Baseline(settings, args.top_k or TOP_K) if args.baseline else RAG(settings)
-    report = evaluate(items, bot, articles=args.article)
+    report = evaluate(items, bot, articles=args.article, chat=args.chat)
     print(table(report["summary"]))
     out = args.out or Path("eval/results") / f"{args.qa.stem}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -43,3 +43,36 @@ def test_summary_counts_refusals_by_kind():
     assert s["accuracy"] == 0.5 and s["false_refusal_rate"] == 0.5
     assert s["refusal_accuracy"] == 0.5 and s["citation_precision"] == 1.0
     assert s["first_token_p50"] == 1.0 and s["total_p50"] == 2.0
+
+
+def test_a_chat_run_asks_each_question_after_the_ones_before(tmp_path):
+    from rag.answer import Answer, Timings
+    from rag.config import Settings
+    from rag.eval import evaluate
+
+    class Recorder:  # stands in for the bot: this test is about the conversation the harness builds
+        settings = Settings(corpus_dir=tmp_path, history_turns=1)
+
+        def __init__(self) -> None:
+            self.histories: list[list[dict[str, str]]] = []
+
+        def refresh(self, progress: bool = True) -> None:
+            pass
+
+        def answer(self, question, *, history, articles) -> Answer:
+            self.histories.append(list(history))
+            return Answer(question, f"answer to {question}", [], [], Timings(0.0, 0.0, 0.0), refused=True)
+
+    own = [{"role": "user", "content": "Who?"}, {"role": "assistant", "content": "Her."}]
+    items = [QAItem("1", "One?", [], "unanswerable"), QAItem("2", "Two?", [], "unanswerable"),
+             QAItem("3", "How old is she?", ["44"], "follow-up", history=own), QAItem("4", "Four?", [], "unanswerable")]
+    alone, chat = Recorder(), Recorder()
+    evaluate(items, alone, progress=False)
+    assert alone.histories == [[], [], own, []]
+    report = evaluate(items, chat, progress=False, chat=True)
+    assert chat.histories[:3] == [[], [{"role": "user", "content": "One?"},
+                                       {"role": "assistant", "content": "answer to One?"}], own]
+    # The conversation goes on after a follow-up with its own history, kept to `history_turns`.
+    assert chat.histories[3] == [{"role": "user", "content": "How old is she?"},
+                                 {"role": "assistant", "content": "answer to How old is she?"}]
+    assert report["settings"]["chat"] is True
