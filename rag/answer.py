@@ -112,6 +112,10 @@ _DATED = re.compile(rf"\b(?:{'|'.join([*MONTHS, *(d.title() for d in WEEKDAYS)])
 _PERCENTAGE = re.compile(r"\d[\d,.]*\s*(?:%|per ?cent)", re.IGNORECASE)
 _ANSWER_KIND = re.compile(r"\b(?:which|what)\s+(?:(?:kind|type|sort)\s+of\s+)?[a-z]+", re.IGNORECASE)
 _QUESTION_WORD = re.compile(r"[\w'’-]+")
+# Words by which a question leans on the conversation before it ("How old is she?", "What was hit
+# there?", "And who else?").
+_POINTS_BACK = re.compile(r"\b(?:he|she|it|they|him|her|his|hers|its|their|them|there|then|that|those|this|"
+                          r"these|else|same)\b|^(?:and|also|what about|how about)\b", re.IGNORECASE)
 # Capitalised words that are not names an article must repeat: calendar words (the article may
 # give a date instead) and adjectives of nationality before a noun ("European leaders").
 _CALENDAR = frozenset([*(m.lower() for m in MONTHS), *WEEKDAYS])
@@ -225,6 +229,17 @@ def asked_words(question: str) -> set[str]:
     passage states the answer ("US officials"), not its kind.
     """
     return words(question) - words(" ".join(m.group() for m in _ANSWER_KIND.finditer(question)))
+
+
+def points_back(question: str) -> bool:
+    """Whether the question leans on the conversation before it: a word that points back ("How old
+    is she?", "What did Zelensky say about it?") or just a few words ("Who won?")."""
+    return bool(_POINTS_BACK.search(question)) or len(_QUESTION_WORD.findall(question)) <= 3
+
+
+def names_its_subject(question: str) -> bool:
+    """Whether the question names something of its own: a capitalised word after its first (not "I")."""
+    return any(word[0].isupper() and word != "I" for word in _QUESTION_WORD.findall(question)[1:])
 
 
 def answers_the_kind(question: str, answer: str) -> bool:
@@ -490,9 +505,14 @@ class RAG:
         self.refresh(progress=False)  # articles added, edited or deleted since the last question count
         if not self.index.chunks:
             raise RuntimeError(f"No articles in {s.corpus_dir}: add .txt or .md files there first.")
-        # A follow-up ("And what did he say next?") is searched together with the exchange before
-        # it: the last question and its answer, which often names what "he" or "there" is.
-        exchange = [strip_markers(m["content"]) for m in history[-2:] if not is_refusal(m["content"])]
+        # In a chat the question before is often on another article: a question that does not
+        # point back is answered as if asked alone (eval/HISTORY.md, "asked as one chat"). A
+        # follow-up that names nothing of its own ("What was hit there?") is searched together with
+        # the last question and its answer, which often name what "he" or "there" is.
+        if not points_back(question):
+            history = []
+        earlier = [] if names_its_subject(question) else history[-2:]
+        exchange = [strip_markers(m["content"]) for m in earlier if not is_refusal(m["content"])]
         query = " ".join([*exchange, question])
         k, form = top_k or s.top_k, answer_form(question)
         passages = self.retriever.retrieve(query, k, form, articles)

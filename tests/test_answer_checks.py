@@ -15,8 +15,10 @@ from rag.answer import (
     gives_what_is_set_aside,
     is_hesitant,
     misses_the_question,
+    names_its_subject,
     needs_clear_yes,
     parse_markers,
+    points_back,
     states_the_specifics,
     words,
 )
@@ -152,6 +154,18 @@ def test_a_follow_up_answered_with_the_conversations_own_words_gives_what_it_set
     assert gives_what_is_set_aside("Who chairs it?", "The Swiss National Bank [2].", history)
     assert not gives_what_is_set_aside("Who chairs it?", "SNB Chairman Martin Schlegel [2].", history)
     assert not gives_what_is_set_aside("Who chairs it?", "The articles don't say.", history)
+
+
+def test_a_question_leans_on_the_conversation_when_it_points_back():
+    for follow_up in ["How old is she?", "What was hit there?", "Who is that company's chief executive?",
+                      "Who won?", "And what did he say next?", "What did Zelensky say about it?"]:
+        assert points_back(follow_up), follow_up
+    for standalone in ["How old is Rebecca Hobbs?", "how many primary schools does ashvale have?"]:
+        assert not points_back(standalone), standalone
+    # Only a follow-up that names nothing of its own is searched with the conversation.
+    assert names_its_subject("What did Zelensky say about it?") and names_its_subject("What about Russia?")
+    assert not names_its_subject("what did they agree to exchange there?")
+    assert not names_its_subject("What did I ask?")
 
 
 def test_an_answer_made_only_of_the_questions_words_misses_it():
