@@ -181,6 +181,18 @@ class Answer:
     search_sentence: str = ""
 
 
+@dataclass(frozen=True)
+class Search:
+    """What searching for a question found: its passages, the sentence the model imagined an
+    article answering it with (searched with it; "" when not written) and whether the question
+    is declined before the model answers it (`absent_terms`)."""
+
+    passages: list[Passage]
+    declined: bool
+    sentence: str = ""
+    sentence_s: float = 0.0
+
+
 # --- checking citations ------------------------------------------------------------------
 
 
@@ -489,6 +501,60 @@ class RAG:
         """The whole text of the passages' articles, each once."""
         return "\n".join(self.index.article_text(d) for d in dict.fromkeys(p.chunk.doc_id for p in passages))
 
+    def _search(self, question: str, history: Sequence[Message], top_k: int,
+                articles: Collection[str]) -> Search:
+        """The question's passages, and whether it is declined before the model answers."""
+        # A follow-up that names nothing of its own ("What was hit there?") is searched together
+        # with the last question and its answer, which often name what "he" or "there" is.
+        earlier = [] if names_its_subject(question) else history[-2:]
+        exchange = [strip_markers(m["content"]) for m in earlier if not is_refusal(m["content"])]
+        query = " ".join([*exchange, question])
+        form = answer_form(question)
+        passages = self.retriever.retrieve(query, top_k, form, articles)
+        # A question naming something none of its passages' articles mention is declined at once.
+        if absent_terms(question, self._articles(passages)):
+            return Search(passages, declined=True)
+        if not self.settings.search_sentence_tokens:
+            return Search(passages, declined=False)
+        # Any other is searched again together with a sentence the model imagines an article
+        # answering it with: that sentence's words are often the article's where the question's are not.
+        imagining = time.perf_counter()
+        sentence = self.search_sentence(query)
+        sentence_s = time.perf_counter() - imagining
+        passages = self.retriever.retrieve(f"{query} {sentence}", top_k, form, articles)
+        declined = bool(absent_terms(question, self._articles(passages)))
+        return Search(passages, declined, sentence, sentence_s)
+
+    def _judge(self, question: str, raw: str, passages: Sequence[Passage], second_try: bool,
+               refusal_probability: float) -> tuple[str, list[int], float | None, float]:
+        """The checked answer text, the passages it cites, the answer check's Yes share (None if not
+        asked) and the seconds that check took. An answer that fails a check becomes REFUSAL."""
+        s = self.settings
+        text, cited = check_citations(raw, question, passages)
+        cited_passages = [p for p in passages if p.n in cited]
+        evidence = " ".join(passage_evidence(p) for p in cited_passages)
+        # The answer's own articles must name what the question names: a figure from a look-alike
+        # story ("the Storm Ingrid gust" for Storm Cassia) is the usual wrong answer.
+        if cited and (misses_the_question(question, text, evidence)
+                      or absent_terms(question, self._articles(cited_passages))):
+            text, cited = REFUSAL, []
+        # Then the model itself, asked afresh, must find the answer stated for exactly this question;
+        # clearly so for an answer it hesitated over, from passages that are a near miss, or gave
+        # only at its second try, and for a figure (`needs_clear_yes`).
+        hesitant = bool(cited) and (second_try or is_hesitant(question, evidence, refusal_probability,
+                                                              s.refusal_doubt))
+        confirmation, check_s = None, 0.0
+        if cited and s.min_confirmation > 0:
+            checking = time.perf_counter()
+            confirmation = self.load_model().yes_share(build_check_messages(question, text, cited_passages))
+            check_s = time.perf_counter() - checking
+            clear_yes = hesitant or needs_clear_yes(question)
+            if confirmation < (s.hesitant_confirmation if clear_yes else s.min_confirmation):
+                text, cited = REFUSAL, []
+        elif hesitant:
+            text, cited = REFUSAL, []
+        return complete_dates(text, evidence), cited, confirmation, check_s
+
     def stream(
         self, question: str, *, history: Sequence[Message] | None = None, top_k: int | None = None,
         articles: Collection[str] = (),
@@ -506,34 +572,18 @@ class RAG:
         if not self.index.chunks:
             raise RuntimeError(f"No articles in {s.corpus_dir}: add .txt or .md files there first.")
         # In a chat the question before is often on another article: a question that does not
-        # point back is answered as if asked alone (eval/HISTORY.md, "asked as one chat"). A
-        # follow-up that names nothing of its own ("What was hit there?") is searched together with
-        # the last question and its answer, which often name what "he" or "there" is.
+        # point back is answered as if asked alone (eval/HISTORY.md, "asked as one chat").
         if not points_back(question):
             history = []
-        earlier = [] if names_its_subject(question) else history[-2:]
-        exchange = [strip_markers(m["content"]) for m in earlier if not is_refusal(m["content"])]
-        query = " ".join([*exchange, question])
-        k, form = top_k or s.top_k, answer_form(question)
-        passages = self.retriever.retrieve(query, k, form, articles)
-        # A question naming something none of its passages' articles mention is declined at once.
-        declined = bool(absent_terms(question, self._articles(passages)))
-        # Any other is searched again together with a sentence the model imagines an article
-        # answering it with: that sentence's words are often the article's where the question's are not.
-        sentence, sentence_s = "", 0.0
-        if s.search_sentence_tokens and not declined:
-            imagining = time.perf_counter()
-            sentence = self.search_sentence(query)
-            sentence_s = time.perf_counter() - imagining
-            passages = self.retriever.retrieve(f"{query} {sentence}", k, form, articles)
-            declined = bool(absent_terms(question, self._articles(passages)))
+        found = self._search(question, history, top_k or s.top_k, articles)
+        passages = found.passages
         retrieved = time.perf_counter()
-        if declined:
+        if found.declined:
             yield REFUSAL
             took = time.perf_counter() - started
             yield Answer(question, REFUSAL, [], passages, Timings(retrieved - started, took, took,
-                                                                  search_sentence_s=sentence_s),
-                         refused=True, search_sentence=sentence)
+                                                                  search_sentence_s=found.sentence_s),
+                         refused=True, search_sentence=found.sentence)
             return
 
         generator = self.load_model()
@@ -562,30 +612,8 @@ class RAG:
                 raw += piece
                 pieces += 1
         generated = time.perf_counter()
-        text, cited = check_citations(raw, question, passages)
-        cited_passages = [p for p in passages if p.n in cited]
-        evidence = " ".join(passage_evidence(p) for p in cited_passages)
-        # The answer's own articles must name what the question names: a figure from a look-alike
-        # story ("the Storm Ingrid gust" for Storm Cassia) is the usual wrong answer.
-        if cited and (misses_the_question(question, text, evidence)
-                      or absent_terms(question, self._articles(cited_passages))):
-            text, cited = REFUSAL, []
-        # Then the model itself, asked afresh, must find the answer stated for exactly this question;
-        # clearly so for an answer it hesitated over, from passages that are a near miss, or gave
-        # only at its second try, and for a figure (`needs_clear_yes`).
-        hesitant = bool(cited) and (second_try or is_hesitant(question, evidence, refusal_odds.probability,
-                                                              s.refusal_doubt))
-        confirmation, check_s = None, 0.0
-        if cited and s.min_confirmation > 0:
-            checking = time.perf_counter()
-            confirmation = generator.yes_share(build_check_messages(question, text, cited_passages))
-            check_s = time.perf_counter() - checking
-            clear_yes = hesitant or needs_clear_yes(question)
-            if confirmation < (s.hesitant_confirmation if clear_yes else s.min_confirmation):
-                text, cited = REFUSAL, []
-        elif hesitant:
-            text, cited = REFUSAL, []
-        text = complete_dates(text, evidence)
+        text, cited, confirmation, check_s = self._judge(question, raw, passages, second_try,
+                                                         refusal_odds.probability)
         by_n = {p.n: p for p in passages}
         citations = [
             Citation(n, by_n[n].chunk.doc_id, by_n[n].chunk.title, by_n[n].chunk.date, by_n[n].chunk.text,
@@ -595,10 +623,10 @@ class RAG:
         done = time.perf_counter()
         timings = Timings(retrieved - started, (first_token or done) - started, done - started,
                           prompt_size(messages, generator.count_tokens), pieces, generated - (first_token or generated),
-                          check_s, sentence_s)
+                          check_s, found.sentence_s)
         yield Answer(question, text, citations, passages, timings, refused=not cited, raw=raw,
                      refusal_probability=refusal_odds.probability, confirmation=confirmation,
-                     search_sentence=sentence)
+                     search_sentence=found.sentence)
 
     def answer(
         self, question: str, *, history: Sequence[Message] | None = None, top_k: int | None = None,

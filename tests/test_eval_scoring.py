@@ -46,6 +46,8 @@ def test_summary_counts_refusals_by_kind():
 
 
 def test_a_chat_run_asks_each_question_after_the_ones_before(tmp_path):
+    from collections.abc import Collection
+
     from rag.answer import Answer, Timings
     from rag.config import Settings
     from rag.eval import evaluate
@@ -59,7 +61,7 @@ def test_a_chat_run_asks_each_question_after_the_ones_before(tmp_path):
         def refresh(self, progress: bool = True) -> None:
             pass
 
-        def answer(self, question, *, history, articles) -> Answer:
+        def answer(self, question: str, *, history: list[dict[str, str]], articles: Collection[str]) -> Answer:
             self.histories.append(list(history))
             return Answer(question, f"answer to {question}", [], [], Timings(0.0, 0.0, 0.0), refused=True)
 
