@@ -526,7 +526,7 @@ class RAG:
         return Search(passages, declined, sentence, sentence_s)
 
     def _judge(self, question: str, raw: str, passages: Sequence[Passage], second_try: bool,
-               refusal_probability: float) -> tuple[str, list[int], float | None, float]:
+               refusal_probability: float, generator: Generator) -> tuple[str, list[int], float | None, float]:
         """The checked answer text, the passages it cites, the answer check's Yes share (None if not
         asked) and the seconds that check took. An answer that fails a check becomes REFUSAL."""
         s = self.settings
@@ -546,7 +546,7 @@ class RAG:
         confirmation, check_s = None, 0.0
         if cited and s.min_confirmation > 0:
             checking = time.perf_counter()
-            confirmation = self.load_model().yes_share(build_check_messages(question, text, cited_passages))
+            confirmation = generator.yes_share(build_check_messages(question, text, cited_passages))
             check_s = time.perf_counter() - checking
             clear_yes = hesitant or needs_clear_yes(question)
             if confirmation < (s.hesitant_confirmation if clear_yes else s.min_confirmation):
@@ -613,7 +613,7 @@ class RAG:
                 pieces += 1
         generated = time.perf_counter()
         text, cited, confirmation, check_s = self._judge(question, raw, passages, second_try,
-                                                         refusal_odds.probability)
+                                                         refusal_odds.probability, generator)
         by_n = {p.n: p for p in passages}
         citations = [
             Citation(n, by_n[n].chunk.doc_id, by_n[n].chunk.title, by_n[n].chunk.date, by_n[n].chunk.text,

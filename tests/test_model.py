@@ -101,7 +101,6 @@ def test_follow_up_uses_the_conversation(seed_bot):
     assert "meeting" in result.text.lower() and result.citations
 
 
-
 def test_a_follow_up_naming_its_subject_is_read_with_the_conversation(seed_bot):
     history = [{"role": "user", "content": "What did Trump vow during the US election campaign?"},
                {"role": "assistant", "content": "To halt the conflict within a day of taking office."}]
@@ -109,6 +108,7 @@ def test_a_follow_up_naming_its_subject_is_read_with_the_conversation(seed_bot):
     # "it" is the conversation's: read alone, the question is declined (eval/HISTORY.md, named follow-ups).
     assert seed_bot.answer(question).refused
     assert "little" in seed_bot.answer(question, history=history).text.lower()
+
 
 def test_a_question_naming_its_subject_is_searched_without_the_conversation(tmp_path):
     bot = _bot_over(tmp_path, "multi", "037_pemport_agricultural_show.txt", "177_pemgate_jazz_festival.txt")
