@@ -193,6 +193,17 @@ class Search:
     sentence_s: float = 0.0
 
 
+@dataclass(frozen=True)
+class Judgement:
+    """What the checks made of the model's answer: its text (REFUSAL if a check failed), the
+    passages it cites, the answer check's Yes share (None if not asked) and the seconds that took."""
+
+    text: str
+    cited: list[int]
+    confirmation: float | None
+    check_s: float
+
+
 # --- checking citations ------------------------------------------------------------------
 
 
@@ -526,9 +537,8 @@ class RAG:
         return Search(passages, declined, sentence, sentence_s)
 
     def _judge(self, question: str, raw: str, passages: Sequence[Passage], second_try: bool,
-               refusal_probability: float, generator: Generator) -> tuple[str, list[int], float | None, float]:
-        """The checked answer text, the passages it cites, the answer check's Yes share (None if not
-        asked) and the seconds that check took. An answer that fails a check becomes REFUSAL."""
+               refusal_probability: float, generator: Generator) -> Judgement:
+        """The model's answer held to the checks; one that fails a check becomes REFUSAL."""
         s = self.settings
         text, cited = check_citations(raw, question, passages)
         cited_passages = [p for p in passages if p.n in cited]
@@ -553,7 +563,7 @@ class RAG:
                 text, cited = REFUSAL, []
         elif hesitant:
             text, cited = REFUSAL, []
-        return complete_dates(text, evidence), cited, confirmation, check_s
+        return Judgement(complete_dates(text, evidence), cited, confirmation, check_s)
 
     def stream(
         self, question: str, *, history: Sequence[Message] | None = None, top_k: int | None = None,
@@ -612,20 +622,19 @@ class RAG:
                 raw += piece
                 pieces += 1
         generated = time.perf_counter()
-        text, cited, confirmation, check_s = self._judge(question, raw, passages, second_try,
-                                                         refusal_odds.probability, generator)
+        judged = self._judge(question, raw, passages, second_try, refusal_odds.probability, generator)
         by_n = {p.n: p for p in passages}
         citations = [
             Citation(n, by_n[n].chunk.doc_id, by_n[n].chunk.title, by_n[n].chunk.date, by_n[n].chunk.text,
                      by_n[n].chunk.start, by_n[n].chunk.end)
-            for n in cited
+            for n in judged.cited
         ]
         done = time.perf_counter()
         timings = Timings(retrieved - started, (first_token or done) - started, done - started,
                           prompt_size(messages, generator.count_tokens), pieces, generated - (first_token or generated),
-                          check_s, found.sentence_s)
-        yield Answer(question, text, citations, passages, timings, refused=not cited, raw=raw,
-                     refusal_probability=refusal_odds.probability, confirmation=confirmation,
+                          judged.check_s, found.sentence_s)
+        yield Answer(question, judged.text, citations, passages, timings, refused=not judged.cited, raw=raw,
+                     refusal_probability=refusal_odds.probability, confirmation=judged.confirmation,
                      search_sentence=found.sentence)
 
     def answer(
