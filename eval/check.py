@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Validate a question set written blind (holdout3, holdout4, holdout5): its corpus and QA file against
+"""Validate a question set written blind (holdout3 to holdout6): its corpus and QA file against
 the brief it was written to. Standard library only.
 
-Usage: python3 eval/check.py holdout3|holdout4|holdout5   (run from anywhere)
+Usage: python3 eval/check.py holdout3|holdout4|holdout5|holdout6   (run from anywhere)
 Prints OK, or the list of problems and exits with status 1.
 """
 import datetime
@@ -18,7 +18,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 NAME_RE = re.compile(r"^(\d{3})_[a-z0-9_]+\.txt$")
 DATELINE_RE = re.compile(r"^ date (\d{4}-\d{2}-\d{2}) (?=\S)")
-MIN_DATE, MAX_DATE = datetime.date(2023, 1, 1), datetime.date(2026, 6, 30)
+MIN_DATE, MAX_DATE = datetime.date(2023, 1, 1), datetime.date(2026, 10, 31)
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,9 @@ BRIEFS = {
                       every_answer_found=False, dates_by_weekday=True),
     "holdout5": Brief(100, [("short", 150, 300, 32), ("medium", 301, 600, 40), ("long", 601, 1000, 28)],
                       {"fact": 26, "date": 12, "paraphrase": 16, "follow-up": 8, "unanswerable": 58}, 40,
+                      every_answer_found=False, dates_by_weekday=True),
+    "holdout6": Brief(100, [("short", 150, 300, 32), ("medium", 301, 600, 40), ("long", 601, 1000, 28)],
+                      {"fact": 24, "date": 12, "paraphrase": 17, "follow-up": 8, "unanswerable": 59}, 40,
                       every_answer_found=False, dates_by_weekday=True),
 }
 
