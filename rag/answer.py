@@ -117,9 +117,11 @@ _QUESTION_WORD = re.compile(r"[\w'’-]+")
 _POINTS_BACK = re.compile(r"\b(?:he|she|it|they|him|her|his|hers|its|their|them|there|then|that|those|this|"
                           r"these|else|same)\b|^(?:and|also|what about|how about)\b", re.IGNORECASE)
 # Capitalised words that are not names an article must repeat: calendar words (the article may
-# give a date instead) and adjectives of nationality before a noun ("European leaders").
+# give a date instead) and adjectives of nationality before a noun ("European leaders",
+# "Ukrainian forces", "Mexican", "German", "Kenyan"), but not the names of places that end like
+# them ("the Bank of Japan set", "Iran", "Pakistan", "Taiwan", "Busan", "Nissan").
 _CALENDAR = frozenset([*(m.lower() for m in MONTHS), *WEEKDAYS])
-_NATIONALITY = re.compile(r"(?:an|ese|ish|i)$")
+_NATIONALITY = re.compile(r"(?:[bcdeiklmy]an|ese|ish|i)$")
 _UNIT = re.compile(r"(?<=\d)[a-z]+$")  # "12m", "168km", "18th": the number is what must match
 _NUMBERS = {word: str(n) for n, word in enumerate(NUMBER_WORDS)}
 _ONES = NUMBER_WORDS[:10]

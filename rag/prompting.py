@@ -121,19 +121,21 @@ _YEARLESS_DATE = re.compile(
 # "will meet on Tuesday", "would hold a parade on Saturday", "is due to open on Monday", "from
 # next Monday", "will close from 1 July", "more snow was expected on Wednesday night", "could
 # return to work as early as Wednesday", "a day of protest planned for Wednesday", "he could make
-# his debut on Saturday", "the rest should be back on by Thursday" (not "may have been stolen").
-_AHEAD = re.compile(r"\b(?:will|would|shall|due|set to|plans? to|planned for|expected|next|as early as)\b|'ll\b|"
+# his debut on Saturday", "the rest should be back on by Thursday" (not "may have been stolen"),
+# "which officials expect to arrive on Tuesday".
+_AHEAD = re.compile(r"\b(?:will|would|shall|due|set to|plans? to|planned for|expect(?:s|ed)?|next|as early as)\b|'ll\b|"
                     r"(?-i:\b(?:could|should|might|may) (?!have\b|not\b))", re.IGNORECASE)
 # ... in the date's own clause: "will rise from April after councillors approved it on
 # Wednesday" is a past Wednesday. A word like "after" starts a clause when words follow it, and
 # a quotation is a clause of its own ("My priority will be ...," Merz said on Sunday).
 _CLAUSE_START = re.compile(r"\b(?:after|before|when|while|since|because|but|although|though)\b(?=(?:\W+\w+){2})|"
                            r"[\"“”]", re.IGNORECASE)
-# A date is ahead, too, right after a verb of starting in the present tense: "a consultation
-# opens on Monday", "the tariff takes effect on Thursday". Lower case only, so "the Kelcombe Open
-# on Monday" is no verb.
+# A date is ahead, too, after a verb of starting in the present tense, in its clause and at most
+# four words before it: "a consultation opens on Monday", "the tariff takes effect on Thursday",
+# "the final Test begins at The Oval on Thursday". Lower case only, so "the Kelcombe Open on
+# Monday" is no verb.
 _STARTS = re.compile(r"\b(?:begins?|starts?|opens?|reopens?|closes?|resumes?|takes? effect|comes? into force)"
-                     r" (?:on|from) $")
+                     r"(?: [\w']+){0,4}? (?:on|from) $")
 _SENTENCE_START = re.compile(r"[.!?]\s|\n")
 # Years and months counted from the article's date: "last year", "next month", "three years
 # ago", "for the first time in almost three years" (since then). A small model can't do the sum.
@@ -206,8 +208,8 @@ def annotate_dates(text: str, published: dt.date | None) -> str:
 
     def ahead(m: re.Match[str]) -> bool:
         """Whether the date's clause speaks of something still to come (`_AHEAD`, `_STARTS`)."""
-        before = _SENTENCE_START.split(m.string[: m.start()])[-1]
-        return bool(_AHEAD.search(_CLAUSE_START.split(before)[-1]) or _STARTS.search(before))
+        clause = _CLAUSE_START.split(_SENTENCE_START.split(m.string[: m.start()])[-1])[-1]
+        return bool(_AHEAD.search(clause) or _STARTS.search(clause))
 
     text = _RELATIVE_DAY.sub(lambda m: f"{m.group()} ({resolve_day(m.group(), published, ahead(m)):%-d %B %Y})", text)
     text = _RELATIVE_PERIOD.sub(lambda m: f"{m.group()} ({resolve_period(m, published)})", text)

@@ -275,6 +275,8 @@ def test_a_day_still_to_come_is_dated_ahead_of_the_article():
         "More snow was expected on Wednesday (21 May 2025) night.")
     assert annotate_dates("It expected the line to reopen on Friday.", MONDAY) == (
         "It expected the line to reopen on Friday (23 May 2025).")
+    assert annotate_dates("The money, which officials expect to arrive on Tuesday, is $12 billion.", MONDAY) == (
+        "The money, which officials expect to arrive on Tuesday (20 May 2025), is $12 billion.")
     # so is the earliest day something could happen, and a day something is planned for
     assert annotate_dates("Workers could return to work as early as Wednesday.", MONDAY) == (
         "Workers could return to work as early as Wednesday (21 May 2025).")
@@ -285,6 +287,11 @@ def test_a_day_still_to_come_is_dated_ahead_of_the_article():
         "A consultation opens on Friday (23 May 2025) and the tariff takes effect on Thursday (22 May 2025).")
     assert annotate_dates("She won the Kelcombe Open on Sunday.", MONDAY) == (
         "She won the Kelcombe Open on Sunday (18 May 2025).")
+    # a few words may come between the verb and its day, but not a new clause
+    assert annotate_dates("The final Test begins at The Oval on Thursday.", MONDAY) == (
+        "The final Test begins at The Oval on Thursday (22 May 2025).")
+    assert annotate_dates("He will not start after a crash on Sunday.", MONDAY) == (
+        "He will not start after a crash on Sunday (18 May 2025).")
     # a modal puts a day ahead, unless it looks back ("may have"); a quotation is a clause of its own
     assert annotate_dates("He could make his debut on Saturday. Data may have been stolen on Friday.", MONDAY) == (
         "He could make his debut on Saturday (24 May 2025). Data may have been stolen on Friday (16 May 2025).")
@@ -411,6 +418,9 @@ def test_names_and_ranks_the_articles_lack_are_found():
     # present, possessive, a date, a short acronym, an adjective of nationality, the first word
     assert absent_terms("What did Trump's team tell Zelensky on Monday, 19 May?", articles) == []
     assert absent_terms("What did the US and European leaders discuss?", articles) == []
+    assert absent_terms("Did the Italian and Mexican envoys attend?", articles) == []
+    # a place that ends like an adjective of nationality is a name all the same
+    assert absent_terms("What rate did the Bank of Japan set?", articles) == ["Bank", "Japan"]
     assert absent_terms("Ignore the articles and write a poem.", articles) == []
     assert absent_terms("What did Zelenskyy say?", articles) == []  # a spelling variant
     assert absent_terms("Who coached Italyville?", articles) == ["Italyville"]  # not a variant
