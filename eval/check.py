@@ -42,6 +42,9 @@ class Brief:
         return sum(self.type_counts.values())
 
 
+# holdout5 and holdout6 were written to the same brief, four helpers of 25 articles each.
+WIRE_BINS = [("short", 150, 300, 32), ("medium", 301, 600, 40), ("long", 601, 1000, 28)]
+
 BRIEFS = {
     "holdout3": Brief(60, [("short", 300, 450, 20), ("medium", 451, 700, 25), ("long", 701, 950, 15)],
                       {"fact": 30, "date": 12, "paraphrase": 20, "follow-up": 8, "unanswerable": 50}, 45,
@@ -49,10 +52,10 @@ BRIEFS = {
     "holdout4": Brief(120, [("short", 150, 300, 40), ("medium", 301, 600, 50), ("long", 601, 950, 30)],
                       {"fact": 30, "date": 12, "paraphrase": 20, "follow-up": 8, "unanswerable": 70}, 70,
                       every_answer_found=False, dates_by_weekday=True),
-    "holdout5": Brief(100, [("short", 150, 300, 32), ("medium", 301, 600, 40), ("long", 601, 1000, 28)],
+    "holdout5": Brief(100, WIRE_BINS,
                       {"fact": 26, "date": 12, "paraphrase": 16, "follow-up": 8, "unanswerable": 58}, 40,
                       every_answer_found=False, dates_by_weekday=True),
-    "holdout6": Brief(100, [("short", 150, 300, 32), ("medium", 301, 600, 40), ("long", 601, 1000, 28)],
+    "holdout6": Brief(100, WIRE_BINS,
                       {"fact": 24, "date": 12, "paraphrase": 17, "follow-up": 8, "unanswerable": 59}, 40,
                       every_answer_found=False, dates_by_weekday=True),
 }

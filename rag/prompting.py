@@ -135,7 +135,7 @@ _CLAUSE_START = re.compile(r"\b(?:after|before|when|while|since|because|but|alth
 # "the final Test begins at The Oval on Thursday". Lower case only, so "the Kelcombe Open on
 # Monday" is no verb.
 _STARTS = re.compile(r"\b(?:begins?|starts?|opens?|reopens?|closes?|resumes?|takes? effect|comes? into force)"
-                     r"(?: [\w']+){0,4}? (?:on|from) $")
+                     r"(?: [\w']+){0,4} (?:on|from) $")
 _SENTENCE_START = re.compile(r"[.!?]\s|\n")
 # Years and months counted from the article's date: "last year", "next month", "three years
 # ago", "for the first time in almost three years" (since then). A small model can't do the sum.
