@@ -19,8 +19,8 @@ from pathlib import Path
 import gradio as gr
 
 from rag import RAG, Answer, Settings
-from rag.answer import words
 from rag.articles import add_article
+from rag.checks import words
 from rag.chunking import sentence_spans
 
 CSS = """

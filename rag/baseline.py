@@ -20,8 +20,9 @@ from collections.abc import Collection, Sequence
 import numpy as np
 
 from rag import embedding
-from rag.answer import Answer, Timings, clean_question, is_refusal
+from rag.answer import Answer, Timings, clean_question
 from rag.articles import Article, load_articles
+from rag.checks import is_refusal
 from rag.chunking import Chunk
 from rag.config import Settings
 from rag.generation import load_generator

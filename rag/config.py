@@ -50,7 +50,7 @@ class Settings:
     n_threads: int = field(default_factory=lambda: _env_int("RAG_THREADS", os.cpu_count() or 2))
     max_answer_tokens: int = 96
     # An answer is hesitant when the model gave the refusal at least this probability as its
-    # opening (OpeningOdds) and its passages miss some of the question's words (answer.py): it
+    # opening (OpeningOdds) and its passages miss some of the question's words (checks.py): it
     # needs hesitant_confirmation below. eval/HISTORY.md has what 0.1 bought; 1.0 turns it off.
     refusal_doubt: float = field(default_factory=lambda: _env_float("RAG_REFUSAL_DOUBT", 0.1))
     # The answer that survives the checks is read back to the model, apart from the conversation

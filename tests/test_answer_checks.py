@@ -5,13 +5,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rag.answer import (
+from rag.answer import clean_question
+from rag.checks import (
     absent_terms,
     answers_the_kind,
     asked_periods,
     asked_words,
     check_citations,
-    clean_question,
     gives_what_is_set_aside,
     is_hesitant,
     misses_the_question,

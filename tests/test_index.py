@@ -199,7 +199,7 @@ def test_a_search_can_be_narrowed_to_chosen_articles(tmp_path):
 
 
 def test_a_passage_of_the_answers_form_is_brought_up(tmp_path):
-    from rag.answer import answer_form
+    from rag.checks import answer_form
     from rag.retrieval import Retriever
 
     corpus = tmp_path / "c"
@@ -214,7 +214,7 @@ def test_a_passage_of_the_answers_form_is_brought_up(tmp_path):
 
 
 def test_the_answers_form_is_a_number_or_a_date_when_asked_for():
-    from rag.answer import answer_form
+    from rag.checks import answer_form
 
     count, date = answer_form("Roughly how many people came?"), answer_form("On what date did it open?")
     assert count("Officials counted 12,000.") and count("Three people came.") and not count("Crowds came.")

@@ -1,0 +1,338 @@
+"""The checks an answer must pass to stand; stage 8 (rag/answer.py) holds every answer to them.
+
+A small model sometimes cites the wrong passage, cites nothing, or answers from thin air.
+So each answer sentence is checked against the passages: its words that are not already in
+the question must mostly appear in the passage it cites, and every number it gives must.
+Unsupported markers are moved to the passage that does support the sentence, or dropped; an
+answer left with no support at all becomes the plain refusal, citing nothing. So does an
+answer without a count to "how many", or without a name to "who" or "the names of", one made
+only of the question's own words ("Alaska" for "In which Alaskan city ...?"), or one from
+passages that never state the year or ordinal ("2021", "second") the question asks about.
+
+Before the model is asked, a question that names something none of the retrieved articles
+mentions ("the earthquake in Tavira Bay"), or asks for a rank they never use ("who finished
+second"), is declined: the articles can't say (`absent_terms`). After it, so is an answer whose
+cited articles don't name it: the answer came from a look-alike story.
+
+Words are compared after Snowball stemming, with small numbers read as digits (`words`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from functools import lru_cache
+
+import Stemmer
+
+from rag.prompting import (
+    MARKERS,
+    MONTHS,
+    NUMBER_WORDS,
+    REFUSAL,
+    WEEKDAYS,
+    Message,
+    passage_evidence,
+    strip_markers,
+)
+from rag.retrieval import Passage
+
+MIN_SUPPORT = 0.5  # share of an answer sentence's new words that its passage must contain
+# A cited passage may support its sentence a little less than the best passage does (two may
+# each hold part of it), not much less: then the marker moves to the best one.
+SUPPORT_MARGIN = 0.25
+# A doubtful answer (Settings.refusal_doubt) stands only when its passages repeat at least this
+# share of the question's words (one missing word is always allowed): then they are about what was asked.
+CLOSE_MATCH = 0.8
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“])")
+_WORD = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*")
+_REFUSAL = re.compile(
+    r"articles? (?:do(?:es)?n[o'’]?t|do not|does not) (?:say|mention|state|specify)|"
+    r"passages? (?:do(?:es)?n[o'’]?t|do not|does not)|not (?:mentioned|stated|specified|provided)|"
+    r"no (?:information|mention)|(?:cannot|can't|unable to) (?:answer|determine|find)",
+    re.IGNORECASE,
+)
+# "How many" wants a count; "who", "the names of" and "which firm" want a name: an answer
+# without one is a near miss ("The school" for who designed it, "The original construction firm").
+_COUNT_QUESTION = re.compile(r"^how many\b", re.IGNORECASE)
+_NAME_QUESTION = re.compile(r"^who\b|\bnames? of\b", re.IGNORECASE)
+_WHICH = re.compile(r"\bwhich\s+([a-z]+)", re.IGNORECASE)  # "which firm": the answer's kind
+_COUNT = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|twenty|"
+                    r"thirty|forty|fifty|sixty|seventy|eighty|ninety|dozens?|hundreds?|thousands?|millions?|"
+                    r"billions?)\b", re.IGNORECASE)
+_SET_ASIDE = re.compile(r"\b(?:besides|apart from|aside from|other than|except(?: for)?)\s+([^,?]+)", re.IGNORECASE)
+_CHOICE = re.compile(r"\bor\b", re.IGNORECASE)
+_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
+# Questions whose answer is a number or a date, and text that holds one (`answer_form`).
+_NUMBER_QUESTION = re.compile(r"\bhow (?:many|much|long|old|far|big|large|tall|high|fast|deep|heavy)\b|"
+                              r"\bwhat (?:percentage|proportion|share)\b|\bby what\b", re.IGNORECASE)
+# "When" opens a date question; inside one it is a conjunction ("the score when they met").
+_DATE_QUESTION = re.compile(r"^when\b|\b(?:what|which) (?:date|day|year)\b", re.IGNORECASE)
+_DATED = re.compile(rf"\b(?:{'|'.join([*MONTHS, *(d.title() for d in WEEKDAYS)])}|yesterday|today|tomorrow|"
+                    r"ago|last (?:year|month)|(?:19|20)\d\d)\b")
+_PERCENTAGE = re.compile(r"\d[\d,.]*\s*(?:%|per ?cent)", re.IGNORECASE)
+_ANSWER_KIND = re.compile(r"\b(?:which|what)\s+(?:(?:kind|type|sort)\s+of\s+)?[a-z]+", re.IGNORECASE)
+_QUESTION_WORD = re.compile(r"[\w'’-]+")
+# Words by which a question leans on the conversation before it ("How old is she?", "What was hit
+# there?", "And who else?").
+_POINTS_BACK = re.compile(r"\b(?:he|she|it|they|him|her|his|hers|its|their|them|there|then|that|those|this|"
+                          r"these|else|same)\b|^(?:and|also|what about|how about)\b", re.IGNORECASE)
+# Capitalised words that are not names an article must repeat: calendar words (the article may
+# give a date instead) and adjectives of nationality before a noun ("European leaders",
+# "Ukrainian forces", "Mexican", "German", "Kenyan"), but not the names of places that end like
+# them ("the Bank of Japan set", "Iran", "Pakistan", "Taiwan", "Busan", "Nissan").
+_CALENDAR = frozenset([*(m.lower() for m in MONTHS), *WEEKDAYS])
+_NATIONALITY = re.compile(r"(?:[bcdeiklmy]an|ese|ish|i)$")
+_UNIT = re.compile(r"(?<=\d)[a-z]+$")  # "12m", "168km", "18th": the number is what must match
+_NUMBERS = {word: str(n) for n, word in enumerate(NUMBER_WORDS)}
+_ONES = NUMBER_WORDS[:10]
+_TEN_VALUES = {word: 10 * n for n, word in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split(),
+                                                      start=2)}
+_TENS = re.compile(rf"\b({'|'.join(_TEN_VALUES)})(?:[- ]({'|'.join(_ONES[1:])}))?\b")  # "thirty-one"
+_ORDINALS = frozenset("first second third fourth fifth sixth seventh eighth ninth tenth".split())
+_RANKS = _ORDINALS | {"latest", "most", "least"}
+# What an ordinal may pin the answer to ("its first week", "the third stage", "first-round votes"):
+# a passage with the count for another ("its first day", "first year") gives another fact.
+_PERIODS = frozenset("day night weekend week month year season quarter half phase stage round leg test game match "
+                     "race term session".split())
+_STOPWORDS = frozenset(
+    "a an the and or but of to in on at by for with from as is are was were be been being that "
+    "this these those it its he she they them his her their who whom whose which what when where "
+    "why how did do does had has have will would should could can may might not no yes there here "
+    "than then also about into over after before said says say according s".split()
+)
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Stemmer.Stemmer:
+    return Stemmer.Stemmer("english")
+
+
+def words(text: str) -> set[str]:
+    """Content words, stemmed, numbers up to 99 as digits and numbers without their unit or
+    ordinal ending: "discussed" in a passage supports "discuss" in an answer, "five votes to two"
+    supports "5-2", "thirty-one" supports "31", and "the 104th minute" supports "104th"."""
+    text = _TENS.sub(lambda m: str(_TEN_VALUES[m[1]] + (_ONES.index(m[2]) if m[2] else 0)), text.lower())
+    found = [_NUMBERS.get(w, _UNIT.sub("", w.replace(",", ""))) for w in _WORD.findall(text) if w not in _STOPWORDS]
+    return set(_stemmer().stemWords(found))
+
+
+def parse_markers(sentence: str) -> tuple[str, list[int]]:
+    """(sentence without markers, the passage numbers its markers name, in order)."""
+    numbers = [int(n) for group in MARKERS.findall(sentence) for n in re.split(r"[,;]", group)]
+    return MARKERS.sub("", sentence).strip(), list(dict.fromkeys(numbers))
+
+
+def is_refusal(text: str) -> bool:
+    return not text.strip() or bool(_REFUSAL.search(text))
+
+
+def support(claim: str, question: str, passage_text: str) -> float:
+    """Share of the claim's new words (not in the question) that the passage contains.
+
+    A claim that adds nothing to the question ("The spokesperson quoted is [1].") answers nothing,
+    and one with a number the passage doesn't give ("55 years old") is made up, however many of
+    its other words the passage has.
+    """
+    new = words(claim) - words(question)
+    said = words(passage_text)
+    if not new or any(w[0].isdigit() and w not in said for w in new):
+        return 0.0
+    return len(new & said) / len(new)
+
+
+def asked_words(question: str) -> set[str]:
+    """The question's words that its passages should repeat (stopwords aside).
+
+    The word naming the answer's kind ("which country", "what kind of outlet") is left out: the
+    passage states the answer ("US officials"), not its kind.
+    """
+    return words(question) - words(" ".join(m.group() for m in _ANSWER_KIND.finditer(question)))
+
+
+def points_back(question: str) -> bool:
+    """Whether the question leans on the conversation before it: a word that points back ("How old
+    is she?", "What did Zelensky say about it?") or just a few words ("Who won?")."""
+    return bool(_POINTS_BACK.search(question)) or len(_QUESTION_WORD.findall(question)) <= 3
+
+
+def names_its_subject(question: str) -> bool:
+    """Whether the question names something of its own: a capitalised word after its first (not "I")."""
+    return any(word[0].isupper() and word != "I" for word in _QUESTION_WORD.findall(question)[1:])
+
+
+def answers_the_kind(question: str, answer: str) -> bool:
+    """False when the question asks for a count or a name and the answer holds none.
+
+    A percentage is a share, not a count ("78%" of members voting is not how many did). A name
+    is a capitalised word the question doesn't have, wanted by "who" and "the name of" ("aged 19
+    and 24" names nobody). "Which firm" wants one, or a number ("5th seed"), when the answer
+    repeats "firm": "The original construction firm" describes the answer instead of giving it,
+    while "Bilateral trade" for "which topic" is one.
+    """
+    answer = strip_markers(answer)
+    if _COUNT_QUESTION.search(question):
+        return bool(_COUNT.search(_PERCENTAGE.sub("", answer)))
+    wants_name, which = _NAME_QUESTION.search(question), _WHICH.search(question)
+    if wants_name or (which and words(which[1]) & words(answer)):
+        named = [w for w in _QUESTION_WORD.findall(answer) if w[0].isupper() or (not wants_name and w[0].isdigit())]
+        return bool(words(" ".join(named)) - words(question))
+    return True
+
+
+def answer_form(question: str) -> Callable[[str], bool] | None:
+    """What a passage must hold to answer the question: a number for "how many" or "by what
+    percentage", a date for "when" or "on what date"; None when any passage might."""
+    if _NUMBER_QUESTION.search(question):
+        return lambda text: bool(_COUNT.search(text))
+    if _DATE_QUESTION.search(question):
+        return lambda text: bool(_DATED.search(text))
+    return None
+
+
+def _spells(part: str, word: str) -> bool:
+    return word.startswith(part) or (part.startswith(word) and len(word) >= max(4, len(part) - 2))
+
+
+def _is_name(word: str, after: str) -> bool:
+    """A capitalised word an article must repeat: not a calendar word, a short acronym ("US" and
+    "UK" are often written out) or an adjective of nationality before a noun ("European leaders")."""
+    if not word[0].isupper() or (word.isupper() and len(word) <= 3) or word.lower() in _CALENDAR:
+        return False
+    return not (_NATIONALITY.search(word) and not after[:1].isupper())
+
+
+def asked_ranks(question: str) -> list[str]:
+    """The question's ranks ("who finished second", "the first case", "the most visited"), not
+    an ordinal said of when something happened ("first introduced", "first spotted")."""
+    tokens = [w.lower() for w in _QUESTION_WORD.findall(question)]
+    return [w for w, after in zip(tokens, [*tokens[1:], ""])
+            if w in _RANKS and not (w in _ORDINALS and after.endswith("ed"))]
+
+
+def absent_terms(question: str, articles: str) -> list[str]:
+    """The question's names, ordinals and superlatives that the articles lack.
+
+    Names are capitalised words after the question's first (`_is_name`). A name counts as present
+    when each of its parts starts a word of the articles ("Europe" is in "European") or nearly is
+    one ("Zelenskyy" for "Zelensky"). Ranks ("who finished second", "the first case", "the most
+    visited") pin a question to one fact: articles that never use the word give a neighbouring
+    fact, not that one.
+    """
+    known = set(_WORD.findall(articles.lower()))
+    tokens = _QUESTION_WORD.findall(question)
+    missing = [rank for rank in asked_ranks(question) if not any(_spells(rank, k) for k in known)]
+    for i, (word, after) in enumerate(zip(tokens, [*tokens[1:], ""])):
+        if i > 0 and _is_name(word, after):  # the first word is capitalised as the sentence's start
+            parts = _WORD.findall(re.sub(r"['’]s$", "", word).lower())
+            if not all(any(_spells(part, k) for k in known) for part in parts):
+                missing.append(word)
+    return missing
+
+
+def _as_ordinal(word: str) -> str:
+    return "first" if word == "opening" else word  # "its opening day" is its first day
+
+
+def asked_periods(question: str) -> list[tuple[str, str]]:
+    """The ordinal periods the question pins ("its first week", "on its opening day", "the third
+    stage", "first-round votes") as (ordinal, period) pairs."""
+    tokens = [_as_ordinal(w) for w in _WORD.findall(question.lower())]
+    return [(w, after) for w, after in zip(tokens, tokens[1:]) if w in _ORDINALS and after in _PERIODS]
+
+
+def states_the_specifics(question: str, evidence: str) -> bool:
+    """False when the question pins its answer to a year or an ordinal ("revenue in 2021", "who
+    finished second", "its first week") that the cited passages don't state: a figure from the
+    same story at another time, or another place's, is the usual wrong answer. An ordinal period
+    must be stated as one: "its first week" is not in a passage about "its first day" and "the
+    first year", and a word or two may come between ("its first full week"). The passages count as the
+    model read them, "last year (2024)" dated, with their article's date. Months are left out
+    ("since January" is often "since the start of the year"), and so are "most" and "least",
+    which are amounts as often as ranks ("the most universities can charge" is their maximum)."""
+    ordinals = set(asked_ranks(question)) & _ORDINALS
+    said = _WORD.findall(evidence.lower())
+    return (ordinals <= set(said) and all(year in evidence for year in _YEAR.findall(question))
+            and set(asked_periods(question)) <= set(_stated_periods(said)))
+
+
+def _stated_periods(words: list[str]) -> Iterator[tuple[str, str]]:
+    """(ordinal, period) pairs in a text's words: the first period within three words of an
+    ordinal ("its first full week", "the seventh and deciding game"; not "the first day of the week")."""
+    for i, word in enumerate(map(_as_ordinal, words)):
+        if word in _ORDINALS:
+            period = next((w for w in words[i + 1 : i + 4] if w in _PERIODS), None)
+            if period:
+                yield word, period
+
+
+def says_nothing_new(answer: str, said: str) -> bool:
+    """Whether the answer is made only of words already said: "Alaska" after "In which Alaskan
+    city ...?" (a stem of four letters or more may begin a word said)."""
+    given, known = words(strip_markers(answer)), words(said)
+    return bool(given) and not is_refusal(answer) and all(
+        word in known or (len(word) >= 4 and any(k.startswith(word) for k in known)) for word in given)
+
+
+def misses_the_question(question: str, answer: str, evidence: str) -> bool:
+    """A supported answer that is not what was asked for (`answers_the_kind`, `states_the_specifics`),
+    or only the question's own words, unless the question offers a choice ("Labour or the
+    Conservatives?")."""
+    return (not answers_the_kind(question, answer) or not states_the_specifics(question, evidence)
+            or (says_nothing_new(answer, question) and not _CHOICE.search(question)))
+
+
+def gives_what_is_set_aside(question: str, answer: str, history: Sequence[Message] = ()) -> bool:
+    """Whether the answer is what the question sets aside: "Besides Zelensky, who did Trump say he
+    would speak to?" answered "Ukrainian President Volodymyr Zelensky"; or, in a follow-up, only
+    what the conversation already said ("Who chairs it?" after "The Swiss National Bank" answered
+    "The Swiss National Bank")."""
+    given = words(strip_markers(answer))
+    if any((aside := words(m[1])) and aside <= given for m in _SET_ASIDE.finditer(question)):
+        return True
+    return says_nothing_new(answer, " ".join(strip_markers(m["content"]) for m in history))
+
+
+def needs_clear_yes(question: str) -> bool:
+    """Whether the answer check must clearly confirm the answer (`Settings.hesitant_confirmation`)
+    even when the model did not hesitate: the question asks for a figure ("how many", "how long",
+    "what percentage"). Its usual wrong answer is the true figure of a neighbouring thing (May's
+    output rise for June's, the flights a closure hit for its passengers), which the check confirms
+    at 0.7-0.8 about as often as a right one; above 0.8 mostly right ones (eval/HISTORY.md)."""
+    return bool(_NUMBER_QUESTION.search(question))
+
+
+def is_hesitant(question: str, evidence: str, refusal_probability: float, doubt: float) -> bool:
+    """The model gave the refusal at least `doubt` while writing the answer, and its passages are
+    a near miss: they lack more than a fifth of the question's words and more than one (a single
+    word is often just said otherwise, "call" for "said", whatever the question's length)."""
+    asked = asked_words(question)
+    missing = asked - words(evidence)
+    return refusal_probability >= doubt and len(missing) > max(1, (1 - CLOSE_MATCH) * len(asked))
+
+
+def check_citations(raw: str, question: str, passages: Sequence[Passage]) -> tuple[str, list[int]]:
+    """The answer with only supported markers, and the passage numbers it cites; REFUSAL if none."""
+    if is_refusal(raw):
+        return REFUSAL, []
+    rendered = {p.n: passage_evidence(p) for p in passages}
+    kept: list[str] = []
+    cited: list[int] = []
+    for sentence in _SENTENCE_END.split(raw.strip()):
+        claim, numbers = parse_markers(sentence)
+        if not claim:
+            continue
+        scores = {n: support(claim, question, text) for n, text in rendered.items()}
+        best = max(scores, key=scores.__getitem__, default=None)
+        top = scores[best] if best is not None else 0.0
+        good = [n for n in numbers if scores.get(n, 0.0) >= max(MIN_SUPPORT, top - SUPPORT_MARGIN)]
+        if not good and top >= MIN_SUPPORT:
+            good = [best]
+        if good:
+            body, stop = (claim[:-1], claim[-1]) if claim[-1] in ".!?" else (claim, "")
+            kept.append(f"{body} {''.join(f'[{n}]' for n in good)}{stop}")
+            cited += [n for n in good if n not in cited]
+    if not kept:
+        return REFUSAL, []
+    return " ".join(kept), cited
