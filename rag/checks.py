@@ -14,7 +14,10 @@ mentions ("the earthquake in Tavira Bay"), or asks for a rank they never use ("w
 second"), is declined: the articles can't say (`absent_terms`). After it, so is an answer whose
 cited articles don't name it: the answer came from a look-alike story.
 
-Words are compared after Snowball stemming, with small numbers read as digits (`words`).
+Words are compared after Snowball stemming, with small numbers read as digits (`words`). The
+same readings of a question serve the pipeline beside the checks: whether it points back to the
+conversation (`points_back`), names a subject of its own (`names_its_subject`) and asks for a
+number or a date (`answer_form`).
 """
 
 from __future__ import annotations
