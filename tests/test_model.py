@@ -212,5 +212,8 @@ def test_an_answer_from_a_look_alike_article_is_declined(tmp_path):
     # Two storm stories; only Storm Ingrid's gives its strongest gust.
     bot = _bot_over(tmp_path, "holdout2", "017_storm_ingrid_saltreach.txt", "019_storm_cassia_rail_disruption.txt")
     cassia = bot.answer("What was the strongest wind gust recorded during Storm Cassia?")
-    assert "142" in cassia.raw and cassia.refused  # the model took Ingrid's figure; the check declines it
+    # Ingrid's 142 km/h is the best passage. Beside a Cassia passage the model takes it and the
+    # answer check declines it; when all three passages are Ingrid's (as with the BM25 setting of
+    # eval/HISTORY.md's twenty-seventh session) the name rule declines the question before the model.
+    assert cassia.refused and "142" not in cassia.text
     assert "142" in bot.answer("What was the strongest gust recorded during Storm Ingrid?").text
