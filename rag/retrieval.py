@@ -24,11 +24,11 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets itself to DEBUG,
 # 60 such a chunk lost to chunks both rankings put middling (eval/HISTORY.md).
 RRF_K = 1
 CANDIDATES = 20  # from each ranking before fusion
-# BM25's term-frequency saturation and length normalisation, above bm25s's (Lucene's) 1.5 and
-# 0.75, which were set for documents far longer than our few-sentence chunks. Read off replayed
-# grids: recall@3 over the eight question sets 396 -> 402 of 426 evidence questions, none lower;
-# kept because the answers followed, a few more right with each set's own corpus and with all
-# eight in one folder (eval/HISTORY.md).
+# BM25's term-frequency saturation and length normalisation, above bm25s's defaults 1.5 and
+# 0.75 (its Lucene variant's; Lucene itself uses k1 1.2), meant for documents far longer than
+# our few-sentence chunks. Read off replayed grids: recall@3 over the eight question sets
+# 396 -> 402 of 426 evidence questions, none lower; kept because the answers followed, a few
+# more right with each set's own corpus and with all eight in one folder (eval/HISTORY.md).
 BM25_K1 = 2.0
 BM25_B = 1.0
 # How far down the fused ranking a passage of the answer's form (`retrieve`) is brought up from.
