@@ -56,6 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             chunks = bot.index.chunks
             print(f"{len({c.doc_id for c in chunks})} articles, {len(chunks)} chunks in {settings.index_path} "
                   f"(added {len(report.added)}, changed {len(report.changed)}, removed {len(report.removed)}"
+                  + (f"; skipped as unreadable: {', '.join(report.skipped)}" if report.skipped else "")
                   + (f"; rebuilt: {report.rebuilt_because}" if report.rebuilt_because else "") + ")")
             return 0
         if args.command == "list":  # the file names are what `ask --article` takes

@@ -64,6 +64,7 @@ class SyncReport:
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # added or changed, but unreadable: no chunks
     rebuilt_because: str | None = None
 
     @property
@@ -254,12 +255,12 @@ def sync(corpus_dir: Path, index_dir: Path, *, max_chars: int, overlap: int, pro
         stale = set(report.changed) | set(report.removed)
         keep = [i for i, c in enumerate(index.chunks) if c.source not in stale]
         kept_vectors = index.vectors.reconstruct_n(0, index.vectors.ntotal)[keep] if keep else None
-        new_chunks = [
-            chunk
-            for rel in report.added + report.changed
-            for article in load_file(current[rel], corpus_dir)
-            for chunk in chunk_article(article, max_chars, overlap)
-        ]
+        new_chunks: list[Chunk] = []
+        for rel in report.added + report.changed:
+            articles = load_file(current[rel], corpus_dir)
+            if not articles:
+                report.skipped.append(rel)  # load_file has logged why
+            new_chunks += [chunk for article in articles for chunk in chunk_article(article, max_chars, overlap)]
         vectors = new_vector_index(len(keep) + len(new_chunks))
         if kept_vectors is not None:
             vectors.add(kept_vectors)

@@ -117,6 +117,22 @@ def test_empty_corpus_gives_an_empty_index(tmp_path):
     assert index.chunks == [] and index.search(np.ones(384, dtype=np.float32), 3) == []
 
 
+def test_unreadable_articles_are_reported_as_skipped_until_mended(tmp_path):
+    corpus, index_dir = tmp_path / "c", tmp_path / "i"
+    corpus.mkdir()
+    _write(corpus, "a.txt", "Alpha council approved the bridge.")
+    _write(corpus, "empty.txt", "   \n")
+    (corpus / "x.txt").write_bytes(b"\x89PNG\x00\x00\x01")
+    index, report = store.sync(corpus, index_dir, **SYNC)
+    assert report.skipped == ["empty.txt", "x.txt"] and {c.doc_id for c in index.chunks} == {"a.txt"}
+    _, report = store.sync(corpus, index_dir, **SYNC)
+    assert not report.touched and report.skipped == []  # warned once, not at every question
+    _write(corpus, "empty.txt", "Beta club won the cup final.")
+    index, report = store.sync(corpus, index_dir, **SYNC)
+    assert report.changed == ["empty.txt"] and report.skipped == []
+    assert {c.doc_id for c in index.chunks} == {"a.txt", "empty.txt"}
+
+
 def test_large_corpora_get_an_hnsw_index_that_finds_the_same_chunks(tmp_path, monkeypatch):
     monkeypatch.setattr(store, "HNSW_MIN_CHUNKS", 10)
     corpus = tmp_path / "c"
