@@ -209,9 +209,13 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path)
     parser.add_argument("--model", type=Path)
     parser.add_argument("--host", default=os.environ.get("RAG_HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("RAG_PORT", "7860")))
+    # argparse converts a string default with `type` too: a bad RAG_PORT gets its usage message.
+    parser.add_argument("--port", type=int, default=os.environ.get("RAG_PORT", "7860"))
     args = parser.parse_args()
-    bot = RAG(Settings().with_(corpus_dir=args.corpus, model_path=args.model))
+    try:
+        bot = RAG(Settings().with_(corpus_dir=args.corpus, model_path=args.model))
+    except ValueError as exc:  # a bad RAG_* setting
+        parser.error(str(exc))
     bot.settings.corpus_dir.mkdir(parents=True, exist_ok=True)
     build(bot).launch(server_name=args.host, server_port=args.port, css=CSS, show_error=True)
 

@@ -265,7 +265,7 @@ class RAG:
         questions about one article need not compete with other articles on the same story.
         """
         started = time.perf_counter()
-        s = self.settings
+        s = self.settings.with_(top_k=top_k)  # a top_k given here is checked like the setting
         question = clean_question(question, s.max_question_chars)
         history = list(history or [])[-2 * s.history_turns :]
         self.refresh(progress=False)  # articles added, edited or deleted since the last question count
@@ -275,7 +275,7 @@ class RAG:
         # point back is answered as if asked alone (eval/HISTORY.md, "asked as one chat").
         if not points_back(question):
             history = []
-        found = self._search(question, history, top_k or s.top_k, articles)
+        found = self._search(question, history, s.top_k, articles)
         passages = found.passages
         retrieved = time.perf_counter()
         if found.declined:

@@ -47,10 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
 
-    settings = Settings().with_(corpus_dir=args.corpus, index_dir=args.index,
-                                model_path=getattr(args, "model", None), top_k=getattr(args, "top_k", None))
-    bot = RAG(settings)
     try:
+        settings = Settings().with_(corpus_dir=args.corpus, index_dir=args.index,
+                                    model_path=getattr(args, "model", None), top_k=getattr(args, "top_k", None))
+        bot = RAG(settings)
         if args.command == "ingest":
             report = bot.refresh()
             chunks = bot.index.chunks

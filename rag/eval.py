@@ -279,7 +279,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     items = load_qa(args.qa)
-    settings = Settings().with_(corpus_dir=args.corpus, index_dir=args.index, model_path=args.model, top_k=args.top_k)
+    try:
+        settings = Settings().with_(corpus_dir=args.corpus, index_dir=args.index, model_path=args.model,
+                                    top_k=args.top_k)
+    except ValueError as exc:  # a bad RAG_* setting or --top-k
+        parser.error(str(exc))
     bot = Baseline(settings, args.top_k or TOP_K) if args.baseline else RAG(settings)
     report = evaluate(items, bot, articles=args.article, chat=args.chat)
     print(table(report["summary"]))

@@ -1,5 +1,6 @@
 """Bad input without the model: uploads, corpus edge cases, model files, locks."""
 
+import os
 import subprocess
 import sys
 import time
@@ -9,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rag import RAG, weights
+from rag import RAG, Settings, weights
 from rag.articles import MAX_UPLOAD_BYTES, add_article, load_articles
 from tests.conftest import ROOT
 
@@ -74,6 +75,24 @@ def test_no_articles_gives_a_clear_error(tmp_path):
         bot.answer("Anything?")
     with pytest.raises(ValueError, match="type a question"):
         bot.answer("   ")
+
+
+def test_bad_settings_are_refused_by_name(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAG_TOP_K", "three")
+    with pytest.raises(ValueError, match="RAG_TOP_K must be a whole number, not 'three'"):
+        Settings()
+    monkeypatch.delenv("RAG_TOP_K")
+    with pytest.raises(ValueError, match=r"top_k \(RAG_TOP_K or --top-k\) must be at least 1, not 0; min_confirmation "
+                                         r"\(RAG_MIN_CONFIRMATION\) must be between 0 and 1, not 1.5"):
+        Settings(top_k=0, min_confirmation=1.5)
+    bot = RAG(corpus_dir=tmp_path, index_dir=tmp_path / "i", model_path=tmp_path / "none.gguf")
+    with pytest.raises(ValueError, match="top_k"):  # it would have taken every candidate passage
+        bot.answer("Who?", top_k=-1)
+    # The command line says so in one line, without a traceback.
+    result = subprocess.run([sys.executable, "-m", "rag", "list", "--corpus", str(tmp_path)], cwd=ROOT,
+                            env={**os.environ, "RAG_MIN_CONFIRMATION": "high"}, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr == "error: RAG_MIN_CONFIRMATION must be a number, not 'high'.\n"
 
 
 def test_missing_truncated_or_wrong_model_files_name_the_file_and_the_fix(tmp_path, monkeypatch):
