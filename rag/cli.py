@@ -4,6 +4,7 @@
     python -m rag list [--corpus DIR]          # the indexed articles: file, date, title
     python -m rag ask "What did Umerov call the next step?" [--corpus DIR] [--model PATH] [--top-k K]
                                                              [--article FILE ...]
+    python -m rag chat [same options as ask]   # questions one after another; follow-ups see the conversation
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from rag.answer import RAG, Answer
 from rag.config import Settings
+from rag.prompting import Message
 
 
 def print_answer(result: Answer) -> None:
@@ -30,18 +32,51 @@ def print_answer(result: Answer) -> None:
           file=sys.stderr)
 
 
+def ask(bot: RAG, question: str, history: list[Message], top_k: int | None, articles: list[str]) -> Answer:
+    """Print the answer as it is written, then the checked answer with its sources."""
+    for item in bot.stream(question, history=history, top_k=top_k, articles=articles):
+        if isinstance(item, Answer):
+            print(f"\r\033[K{item.text}" if sys.stdout.isatty() else item.text, end="")
+            print_answer(item)
+            return item
+        if sys.stdout.isatty():
+            print(item, end="", flush=True)  # live tokens; the checked answer replaces them
+    raise AssertionError("stream ended without an Answer")
+
+
+def chat(bot: RAG, top_k: int | None, articles: list[str]) -> None:
+    """Questions from the terminal until end of input; each answered with the conversation so far."""
+    history: list[Message] = []
+    while True:
+        try:
+            question = input("\n> ")
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return
+        if not question.strip():
+            continue
+        try:
+            result = ask(bot, question, history, top_k, articles)
+        except ValueError as exc:  # a question too long: say so and keep the conversation
+            print(f"error: {exc}", file=sys.stderr)
+            continue
+        history += [{"role": "user", "content": result.question}, {"role": "assistant", "content": result.text}]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rag", description="Cited answers from your articles.")
     commands = parser.add_subparsers(dest="command", required=True)
     ingest = commands.add_parser("ingest", help="index the corpus folder (only what changed)")
     listing = commands.add_parser("list", help="list the indexed articles (file, date, title)")
-    ask = commands.add_parser("ask", help="answer a question with cited sources")
-    ask.add_argument("question")
-    ask.add_argument("--model", type=Path, help="any GGUF chat model (default: the 1.5B model in models/)")
-    ask.add_argument("--top-k", type=int, help="passages given to the model")
-    ask.add_argument("--article", action="append", default=[], metavar="FILE",
-                     help="search only this article (its file under the corpus folder); repeatable")
-    for sub in (ingest, listing, ask):
+    asking = commands.add_parser("ask", help="answer a question with cited sources")
+    asking.add_argument("question")
+    chatting = commands.add_parser("chat", help="answer questions typed one after another, follow-ups too")
+    for sub in (asking, chatting):
+        sub.add_argument("--model", type=Path, help="any GGUF chat model (default: the 1.5B model in models/)")
+        sub.add_argument("--top-k", type=int, help="passages given to the model")
+        sub.add_argument("--article", action="append", default=[], metavar="FILE",
+                         help="search only this article (its file under the corpus folder); repeatable")
+    for sub in (ingest, listing, asking, chatting):
         sub.add_argument("--corpus", type=Path, help="article folder (default: $RAG_CORPUS_DIR or seeds/)")
         sub.add_argument("--index", type=Path, help="index folder (default: one per corpus in .rag-index/)")
     args = parser.parse_args(argv)
@@ -64,12 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             for doc_id, chunk in articles.items():
                 print(f"{doc_id}\t{chunk.date.isoformat() if chunk.date else 'undated'}\t{chunk.title}")
             return 0
-        for item in bot.stream(args.question, top_k=args.top_k, articles=args.article):
-            if isinstance(item, Answer):
-                print(f"\r\033[K{item.text}" if sys.stdout.isatty() else item.text, end="")
-                print_answer(item)
-            elif sys.stdout.isatty():
-                print(item, end="", flush=True)  # live tokens; the checked answer replaces them
+        if args.command == "chat":
+            chat(bot, args.top_k, args.article)
+        else:
+            ask(bot, args.question, [], args.top_k, args.article)
         return 0
     except (ValueError, RuntimeError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -129,6 +129,20 @@ def test_cli_ask_prints_the_answer_and_its_sources():
     assert "Zelensky" in run.stdout and "2025-05-19" in run.stdout and "next step" in run.stdout
 
 
+def test_cli_chat_answers_follow_ups_with_the_conversation():
+    # An empty line is skipped, and a question too long is refused without losing the conversation.
+    questions = ["What did Trump vow during the US election campaign?", "", "x" * 3000,
+                 "How much progress has Trump made on it so far?"]
+    run = subprocess.run([sys.executable, "-m", "rag", "chat"], input="\n".join(questions), cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    first, follow_up = [part for part in run.stdout.split("> ") if part.strip()]
+    assert "halt the conflict" in first
+    # "it" is the first answer's vow: read alone, the follow-up is declined (see the named follow-up test).
+    assert "little" in follow_up.lower() and "2025-05-19" in follow_up  # cited, as in `ask`
+    assert "The question is 3,000 characters long" in run.stderr
+
+
 def test_a_question_in_another_language_is_answered_or_declined(seed_bot):
     result = seed_bot.answer("Qu'a dit Umerov sur la prochaine étape ?")
     assert result.refused or "zelensky" in result.text.lower()
