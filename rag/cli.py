@@ -32,9 +32,9 @@ def print_answer(result: Answer) -> None:
           file=sys.stderr)
 
 
-def ask(bot: RAG, question: str, history: list[Message], top_k: int | None, articles: list[str]) -> Answer:
+def ask(bot: RAG, question: str, history: list[Message], articles: list[str]) -> Answer:
     """Print the answer as it is written, then the checked answer with its sources."""
-    for item in bot.stream(question, history=history, top_k=top_k, articles=articles):
+    for item in bot.stream(question, history=history, articles=articles):
         if isinstance(item, Answer):
             print(f"\r\033[K{item.text}" if sys.stdout.isatty() else item.text, end="")
             print_answer(item)
@@ -44,7 +44,7 @@ def ask(bot: RAG, question: str, history: list[Message], top_k: int | None, arti
     raise AssertionError("stream ended without an Answer")
 
 
-def chat(bot: RAG, top_k: int | None, articles: list[str]) -> None:
+def chat(bot: RAG, articles: list[str]) -> None:
     """Questions from the terminal until end of input; each answered with the conversation so far."""
     history: list[Message] = []
     while True:
@@ -56,7 +56,7 @@ def chat(bot: RAG, top_k: int | None, articles: list[str]) -> None:
         if not question.strip():
             continue
         try:
-            result = ask(bot, question, history, top_k, articles)
+            result = ask(bot, question, history, articles)
         except ValueError as exc:  # a question too long: say so and keep the conversation
             print(f"error: {exc}", file=sys.stderr)
             continue
@@ -100,9 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{doc_id}\t{chunk.date.isoformat() if chunk.date else 'undated'}\t{chunk.title}")
             return 0
         if args.command == "chat":
-            chat(bot, args.top_k, args.article)
+            chat(bot, args.article)
         else:
-            ask(bot, args.question, [], args.top_k, args.article)
+            ask(bot, args.question, [], args.article)
         return 0
     except (ValueError, RuntimeError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
