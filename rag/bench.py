@@ -24,6 +24,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from rag.config import Settings
+
 QUESTIONS = [
     "What did Umerov call the next step?",
     "How many prisoners did Russia and Ukraine agree to exchange?",
@@ -91,7 +93,7 @@ def cold_start(env: dict[str, str]) -> str:
 
 
 def bench_questions(model: Path | None, runs: int) -> None:
-    from rag import RAG, Settings, embedding
+    from rag import RAG, embedding
     from rag.baseline import Baseline
     from rag.prompting import PREFIX, prompt_size
 
@@ -160,7 +162,7 @@ def bench_scale(n_articles: int) -> None:
     """Ingest a synthetic corpus, then time search and compare approximate with exact search."""
     import numpy as np
 
-    from rag import Settings, embedding
+    from rag import embedding
     from rag import index as store
     from rag.articles import load_articles
     from rag.retrieval import Retriever
@@ -237,6 +239,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=1, help="passes over the question list")
     parser.add_argument("--scale", type=int, metavar="N", help="benchmark a synthetic corpus of N articles instead")
     args = parser.parse_args(argv)
+    try:
+        Settings()  # a bad RAG_* value is named here, not in a traceback from the benchmark's depths
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.scale:
         bench_scale(args.scale)
     else:

@@ -14,6 +14,7 @@ import logging
 import sys
 import textwrap
 from collections.abc import Sequence
+from contextlib import closing
 from pathlib import Path
 
 from rag.answer import RAG, Answer
@@ -34,18 +35,21 @@ def print_answer(result: Answer) -> None:
 
 def ask(bot: RAG, question: str, history: list[Message], articles: list[str]) -> Answer:
     """Print the answer as it is written, then the checked answer with its sources."""
-    for item in bot.stream(question, history=history, articles=articles):
-        if isinstance(item, Answer):
-            print(f"\r\033[K{item.text}" if sys.stdout.isatty() else item.text, end="")
-            print_answer(item)
-            return item
-        if sys.stdout.isatty():
-            print(item, end="", flush=True)  # live tokens; the checked answer replaces them
+    # closing: a Ctrl-C mid-answer ends the stream at once, so the model is free for the next question.
+    with closing(bot.stream(question, history=history, articles=articles)) as items:
+        for item in items:
+            if isinstance(item, Answer):
+                print(f"\r\033[K{item.text}" if sys.stdout.isatty() else item.text, end="")
+                print_answer(item)
+                return item
+            if sys.stdout.isatty():
+                print(item, end="", flush=True)  # live tokens; the checked answer replaces them
     raise AssertionError("stream ended without an Answer")
 
 
 def chat(bot: RAG, articles: list[str]) -> None:
-    """Questions from the terminal until end of input; each answered with the conversation so far."""
+    """Questions from the terminal until end of input or Ctrl-C at the prompt; each answered with the
+    conversation so far. Ctrl-C while an answer is written stops that answer only."""
     history: list[Message] = []
     while True:
         try:
@@ -59,6 +63,9 @@ def chat(bot: RAG, articles: list[str]) -> None:
             result = ask(bot, question, history, articles)
         except ValueError as exc:  # a question too long: say so and keep the conversation
             print(f"error: {exc}", file=sys.stderr)
+            continue
+        except KeyboardInterrupt:  # the stopped answer stays out of the conversation
+            print("\n(stopped)", file=sys.stderr)
             continue
         history += [{"role": "user", "content": result.question}, {"role": "assistant", "content": result.text}]
 
@@ -107,3 +114,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, RuntimeError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C while loading or answering: stop quietly, as the shell expects
+        print(file=sys.stderr)
+        return 130

@@ -1,7 +1,12 @@
 """End to end with the real default model and real embeddings (no stubs)."""
 
+import os
+import pty
+import select
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -141,6 +146,37 @@ def test_cli_chat_answers_follow_ups_with_the_conversation():
     # "it" is the first answer's vow: read alone, the follow-up is declined (see the named follow-up test).
     assert "little" in follow_up.lower() and "2025-05-19" in follow_up  # cited, as in `ask`
     assert "The question is 3,000 characters long" in run.stderr
+
+
+def test_ctrl_c_in_cli_chat_stops_the_answer_not_the_conversation():
+    # stdout is a terminal, so the answer is printed as it is written: Ctrl-C comes after its first word.
+    terminal, stdout = pty.openpty()
+    chat = subprocess.Popen([sys.executable, "-m", "rag", "chat"], cwd=ROOT, stdin=subprocess.PIPE, stdout=stdout,
+                            stderr=subprocess.PIPE, text=True)
+    os.close(stdout)
+
+    def printed_until(done: bytes, timeout: float = 300) -> bytes:
+        out, deadline = b"", time.monotonic() + timeout
+        while done not in out and time.monotonic() < deadline and chat.poll() is None:
+            if select.select([terminal], [], [], 1)[0]:
+                out += os.read(terminal, 4096)
+        return out
+
+    try:
+        chat.stdin.write("What did Umerov call the next step?\n")
+        chat.stdin.flush()
+        printed_until(b"> A")  # the answer, "A meeting between Putin and Zelensky", has begun
+        chat.send_signal(signal.SIGINT)
+        chat.stdin.write("What did Trump vow during the US election campaign?\n")
+        chat.stdin.close()
+        after = printed_until(b"2025-05-19").decode()
+        assert chat.wait(timeout=60) == 0
+    finally:
+        chat.kill()
+        os.close(terminal)
+    errors = chat.stderr.read()
+    assert "(stopped)" in errors and "Traceback" not in errors
+    assert "halt the conflict" in after and "Zelensky" not in after  # the next question, answered and cited
 
 
 def test_a_question_in_another_language_is_answered_or_declined(seed_bot):
