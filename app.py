@@ -162,9 +162,14 @@ class ChatApp:
         return message, self.articles_table(), self._status_line(), self.article_choices()
 
 
-def _plain(content: object) -> str:
-    """A chat message as plain text for the model: no HTML, no source cards."""
-    text = str(content).split('<div class="source-card"', 1)[0]
+def _plain(content: str | list[dict]) -> str:
+    """A chat message as plain text for the model: no HTML, no source cards.
+
+    Gradio 6 hands a message back as a list of parts ({"type": "text", "text": ...}), 5 as a string.
+    """
+    if isinstance(content, list):
+        content = " ".join(part["text"] for part in content if part.get("type") == "text")
+    text = content.split('<div class="source-card"', 1)[0]
     return html.unescape(re.sub(r"<[^>]+>", "", text)).strip()
 
 

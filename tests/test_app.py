@@ -89,6 +89,11 @@ def test_browser_chat_with_sources_and_upload(app_url, tmp_path):
         assert answer.locator("a[href^='#src-']").count() >= 1  # markers link to their cards
         page.screenshot(path=str(ARTIFACTS / "app-answer.png"), full_page=True)
 
+        # The follow-up is read with the conversation the page sends back (alone it is declined).
+        _ask(page, "What did Trump vow during the US election campaign?")
+        answer = _ask(page, "How much progress has Trump made on it so far?")
+        assert "little" in answer.inner_text().lower()
+
         page.click("#corpus button, #corpus .label-wrap")
         page.set_input_files("#upload input[type=file]", str(article))
         page.wait_for_timeout(1500)
@@ -139,3 +144,18 @@ def test_app_without_articles_explains_how_to_add_one(tmp_path):
     assert [value for _, value in narrow.choices] == ["ardvale.txt"]  # it can be searched alone now
     message, _, _, _ = chat.add(None, "   ", "blank")
     assert "Not added" in message
+
+
+def test_the_conversation_reaches_the_model_as_plain_text():
+    import gradio as gr
+    from gradio.components.chatbot import ChatbotDataMessages
+
+    import app
+    from rag.answer import Answer, Timings
+
+    answer = Answer("What did Trump vow?", "To halt the war [1] & more.", [], [], Timings(0, 0, 0))
+    shown = [{"role": "user", "content": answer.question},
+             {"role": "assistant", "content": app.render_answer(answer, turn=1)}]
+    chat = gr.Chatbot()
+    sent_back = chat.preprocess(ChatbotDataMessages.model_validate(chat.postprocess(shown).model_dump()))
+    assert [app._plain(m["content"]) for m in sent_back] == ["What did Trump vow?", "To halt the war [1] & more."]
