@@ -14,6 +14,7 @@ import os
 import re
 import threading
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import gradio as gr
@@ -22,6 +23,7 @@ from rag import RAG, Answer, Settings
 from rag.articles import add_article
 from rag.checks import words
 from rag.chunking import sentence_spans
+from rag.prompting import Message
 
 CSS = """
 .source-card { border: 1px solid #d0d7de; border-radius: 8px; padding: 8px 12px; margin: 8px 0; background: #f6f8fa; }
@@ -32,6 +34,7 @@ CSS = """
 HELP = (
     "Ask about the articles in the corpus. Every answer cites the passages it comes from: click a "
     "marker like [1] to jump to its source card. If the articles don't hold the answer, the bot says so. "
+    "Stop ends an answer early. "
     "One model serves everyone, so questions wait in a queue when it is busy."
 )
 
@@ -65,6 +68,9 @@ class ChatApp:
         self.bot = bot
         self.ready = threading.Event()
         self.load_error: str | None = None
+        # Browser sessions (Gradio's session_hash) with an answer under way, and those that pressed Stop.
+        self.answering: set[str | None] = set()
+        self.stopping: set[str | None] = set()
         threading.Thread(target=self._load, daemon=True).start()
 
     def _load(self) -> None:
@@ -104,29 +110,45 @@ class ChatApp:
             row[3] += 1  # type: ignore[operator]
         return list(counts.values())
 
-    def respond(self, message: str, history: list[dict], articles: list[str] | None = None
-                ) -> Iterator[tuple[list[dict], str]]:
+    def respond(self, message: str, history: list[dict], articles: list[str] | None = None,
+                request: gr.Request | None = None) -> Iterator[tuple[list[dict], str]]:
         """Stream the answer into the chat, then replace it with the checked, cited version."""
+        session = request.session_hash if request else None
+        self.answering.add(session)
         history = [*history, {"role": "user", "content": message}, {"role": "assistant", "content": ""}]
-        if not self.ready.is_set():
-            history[-1]["content"] = "Loading the model, one moment…"
-            yield history, ""
-            self.ready.wait()
-        earlier = [{"role": m["role"], "content": _plain(m["content"])} for m in history[:-2]]
         try:
+            if not self.ready.is_set():
+                history[-1]["content"] = "Loading the model, one moment…"
+                yield history, ""
+                self.ready.wait()
             if self.load_error:
                 raise RuntimeError(self.load_error)
             streamed = ""
-            for item in self.bot.stream(message, history=earlier, articles=articles or ()):
-                if isinstance(item, Answer):
-                    history[-1]["content"] = render_answer(item, turn=len(history) // 2)
-                else:
-                    streamed += item
-                    history[-1]["content"] = html.escape(streamed)
-                yield history, ""
+            earlier = conversation(history[:-2])
+            # closing: a stopped answer ends its stream at once, which frees the model.
+            with closing(self.bot.stream(message, history=earlier, articles=articles or ())) as items:
+                for item in items:
+                    if session in self.stopping:
+                        history[-1]["content"] = f"{html.escape(streamed)} <i>(stopped)</i>"
+                        yield history, ""
+                        return
+                    if isinstance(item, Answer):
+                        history[-1]["content"] = render_answer(item, turn=len(history) // 2)
+                    else:
+                        streamed += item
+                        history[-1]["content"] = html.escape(streamed)
+                    yield history, ""
         except (ValueError, RuntimeError) as exc:
             history[-1]["content"] = f"**Sorry:** {html.escape(str(exc))}"
             yield history, ""
+        finally:
+            self.answering.discard(session)
+            self.stopping.discard(session)
+
+    def stop(self, request: gr.Request) -> None:
+        """Stop pressed: the answer this browser is waiting for ends at the model's next word."""
+        if request.session_hash in self.answering:
+            self.stopping.add(request.session_hash)
 
     def ask(self, question: str, articles: list[str] | None = None) -> dict:
         """The API form: one question in (searched in `articles` only, when given), the answer
@@ -162,14 +184,27 @@ class ChatApp:
         return message, self.articles_table(), self._status_line(), self.article_choices()
 
 
-def _plain(content: str | list[dict]) -> str:
-    """A chat message as plain text for the model: no HTML, no source cards.
-
-    Gradio 6 hands a message back as a list of parts ({"type": "text", "text": ...}), 5 as a string.
-    """
+def _text(content: str | list[dict]) -> str:
+    """A chat message's HTML. Gradio 6 hands a message back as a list of parts
+    ({"type": "text", "text": ...}), Gradio 5 as a string."""
     if isinstance(content, list):
-        content = " ".join(part["text"] for part in content if part.get("type") == "text")
-    text = content.split('<div class="source-card"', 1)[0]
+        return " ".join(part["text"] for part in content if part.get("type") == "text")
+    return content
+
+
+def conversation(messages: list[dict]) -> list[Message]:
+    """The chat as the model reads it: finished answers and their questions as plain text (no HTML,
+    no source cards). An answer cut short by Stop, or an error message, stays out, as in `rag chat`."""
+    kept = []
+    for question, reply in zip(messages[::2], messages[1::2]):
+        if 'data-final="1"' in _text(reply["content"]):  # set by render_answer on the checked answer
+            kept += [{"role": m["role"], "content": _plain(_text(m["content"]))} for m in (question, reply)]
+    return kept
+
+
+def _plain(text: str) -> str:
+    """A message's HTML as the model reads it: the answer's text, without its source cards."""
+    text = text.split('<div class="source-card"', 1)[0]
     return html.unescape(re.sub(r"<[^>]+>", "", text)).strip()
 
 
@@ -184,6 +219,7 @@ def build(bot: RAG) -> gr.Blocks:
             box = gr.Textbox(placeholder="Type a question and press Enter", show_label=False, scale=8,
                              elem_id="question", max_length=bot.settings.max_question_chars)
             send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+            stop = gr.Button("Stop", scale=1, elem_id="stop")
         with gr.Row():
             narrow = gr.Dropdown(label="Search only in (empty: all articles)", multiselect=True, choices=[],
                                  scale=8, elem_id="narrow")
@@ -203,6 +239,7 @@ def build(bot: RAG) -> gr.Blocks:
             app.article_choices, outputs=narrow)
         for trigger in (box.submit, send.click):
             trigger(app.respond, [box, chat, narrow], [chat, box], api_visibility="private")
+        stop.click(app.stop, api_visibility="private")
         add.click(app.add, [upload, pasted, name], [added, table, status, narrow], api_visibility="private")
         gr.api(app.ask, api_name="ask")
     demo.queue(default_concurrency_limit=1)  # one model: requests wait their turn

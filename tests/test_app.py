@@ -94,6 +94,19 @@ def test_browser_chat_with_sources_and_upload(app_url, tmp_path):
         answer = _ask(page, "How much progress has Trump made on it so far?")
         assert "little" in answer.inner_text().lower()
 
+        # Stop while an answer is being written: it is marked, and the model is free for the next question.
+        asked = page.locator("#chat [data-testid='user']").count()
+        page.fill("#question textarea", "What did Trump vow during the US election campaign?")
+        page.keyboard.press("Enter")
+        page.wait_for_function("""n => {
+            const bots = document.querySelectorAll("#chat [data-testid='bot']"), last = bots[bots.length - 1];
+            return document.querySelectorAll("#chat [data-testid='user']").length > n
+                && /\\w/.test(last.innerText) && !last.querySelector(".answer[data-final]");
+        }""", arg=asked, timeout=120_000)
+        page.click("#stop")
+        page.wait_for_selector("#chat [data-testid='bot'] >> text=(stopped)", timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "app-stopped.png"), full_page=True)
+
         page.click("#corpus button, #corpus .label-wrap")
         page.set_input_files("#upload input[type=file]", str(article))
         page.wait_for_timeout(1500)
@@ -146,7 +159,7 @@ def test_app_without_articles_explains_how_to_add_one(tmp_path):
     assert "Not added" in message
 
 
-def test_the_conversation_reaches_the_model_as_plain_text():
+def test_the_conversation_reaches_the_model_as_plain_text_without_stopped_answers_or_errors():
     import gradio as gr
     from gradio.components.chatbot import ChatbotDataMessages
 
@@ -155,7 +168,12 @@ def test_the_conversation_reaches_the_model_as_plain_text():
 
     answer = Answer("What did Trump vow?", "To halt the war [1] & more.", [], [], Timings(0, 0, 0))
     shown = [{"role": "user", "content": answer.question},
-             {"role": "assistant", "content": app.render_answer(answer, turn=1)}]
+             {"role": "assistant", "content": app.render_answer(answer, turn=1)},
+             {"role": "user", "content": "Who is Umerov?"},
+             {"role": "assistant", "content": "Rustem <i>(stopped)</i>"},  # Stop pressed as it was written
+             {"role": "user", "content": "x" * 3000},
+             {"role": "assistant", "content": "**Sorry:** The question is 3,000 characters long"}]
     chat = gr.Chatbot()
     sent_back = chat.preprocess(ChatbotDataMessages.model_validate(chat.postprocess(shown).model_dump()))
-    assert [app._plain(m["content"]) for m in sent_back] == ["What did Trump vow?", "To halt the war [1] & more."]
+    assert app.conversation(sent_back) == [{"role": "user", "content": "What did Trump vow?"},
+                                           {"role": "assistant", "content": "To halt the war [1] & more."}]
