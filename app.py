@@ -185,8 +185,8 @@ class ChatApp:
 
 
 def _text(content: str | list[dict]) -> str:
-    """A chat message's HTML. Gradio 6 hands a message back as a list of parts
-    ({"type": "text", "text": ...}), Gradio 5 as a string."""
+    """A chat message's HTML. The page hands messages back as lists of parts ({"type": "text",
+    "text": ...}); those `respond` writes are strings."""
     if isinstance(content, list):
         return " ".join(part["text"] for part in content if part.get("type") == "text")
     return content
