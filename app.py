@@ -74,10 +74,10 @@ class ChatApp:
         threading.Thread(target=self._load, daemon=True).start()
 
     def _load(self) -> None:
-        """Index and model load once, in the background, so the page can show its loading state."""
+        """Index, embedding model and model load once, in the background, so the page can show its
+        loading state and the first question is answered as fast as the next."""
         try:
-            self.bot.refresh(progress=False)
-            self.bot.load_model()
+            self.bot.load()
         except Exception as exc:  # shown on the page instead of a dead app
             self.load_error = str(exc)
         self.ready.set()
@@ -115,12 +115,12 @@ class ChatApp:
         """Stream the answer into the chat, then replace it with the checked, cited version."""
         session = request.session_hash if request else None
         self.answering.add(session)
-        history = [*history, {"role": "user", "content": message}, {"role": "assistant", "content": ""}]
+        # The question shows at once; the first words of its answer come seconds later.
+        waiting = "Searching the articles…" if self.ready.is_set() else "Loading the model, one moment…"
+        history = [*history, {"role": "user", "content": message}, {"role": "assistant", "content": waiting}]
         try:
-            if not self.ready.is_set():
-                history[-1]["content"] = "Loading the model, one moment…"
-                yield history, ""
-                self.ready.wait()
+            yield history, ""
+            self.ready.wait()
             if self.load_error:
                 raise RuntimeError(self.load_error)
             streamed = ""

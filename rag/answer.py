@@ -182,6 +182,14 @@ class RAG:
             self._retriever = Retriever(index)
         return report
 
+    def load(self) -> Generator:
+        """Load now what the first question would otherwise wait for, seconds at a time: the index
+        (brought up to date), the embedding model and BM25 (loaded at the first search), the model."""
+        self.refresh(progress=False)
+        if self.index.chunks:
+            self.retriever.retrieve("news", 1)
+        return self.load_model()
+
     def load_model(self) -> Generator:
         """The model, loaded once per process, with the fixed prompt prefixes already evaluated."""
         s = self.settings

@@ -104,8 +104,7 @@ def bench_questions(model: Path | None, runs: int) -> None:
         print(f"First start ever (builds the index, evaluates and saves the prompt prefix): {cold_start(env)}")
         print(f"Cold start to the first answer:                                             {cold_start(env)}")
         bot = RAG(settings)
-        generator = bot.load_model()
-        bot.retriever.retrieve(QUESTIONS[0], 1)  # loads the embedding model and BM25, as the first answer did
+        generator = bot.load()  # the embedding model and BM25 too, as the first answer did
         prefix = prompt_size(PREFIX, generator.count_tokens)
 
         rows: dict[str, list[float]] = {k: [] for k in ("search sentence", "embed", "search", "prompt tokens",

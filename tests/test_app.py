@@ -98,10 +98,13 @@ def test_browser_chat_with_sources_and_upload(app_url, tmp_path):
         asked = page.locator("#chat [data-testid='user']").count()
         page.fill("#question textarea", "What did Trump vow during the US election campaign?")
         page.keyboard.press("Enter")
+        # The question shows at once, with a word on what is happening until the answer's first words.
+        page.wait_for_selector("#chat [data-testid='bot'] >> text=Searching the articles", timeout=10_000)
         page.wait_for_function("""n => {
             const bots = document.querySelectorAll("#chat [data-testid='bot']"), last = bots[bots.length - 1];
             return document.querySelectorAll("#chat [data-testid='user']").length > n
-                && /\\w/.test(last.innerText) && !last.querySelector(".answer[data-final]");
+                && /\\w/.test(last.innerText) && !last.innerText.includes("Searching")
+                && !last.querySelector(".answer[data-final]");
         }""", arg=asked, timeout=120_000)
         page.click("#stop")
         page.wait_for_selector("#chat [data-testid='bot'] >> text=(stopped)", timeout=30_000)
