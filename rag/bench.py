@@ -92,13 +92,13 @@ def cold_start(env: dict[str, str]) -> str:
             f"model + prompt prefix {model:.1f}, first answer {answer:.1f})")
 
 
-def bench_questions(model: Path | None, runs: int) -> None:
+def bench_questions(base: Settings, runs: int) -> None:
     from rag import RAG, embedding
     from rag.baseline import Baseline
     from rag.prompting import PREFIX, prompt_size
 
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings().with_(model_path=model, index_dir=Path(tmp) / "index", cache_dir=Path(tmp) / "cache")
+        settings = base.with_(index_dir=Path(tmp) / "index", cache_dir=Path(tmp) / "cache")
         env = {**os.environ, "RAG_MODEL_PATH": str(settings.model_path), "RAG_INDEX_DIR": str(settings.index_dir),
                "RAG_CACHE_DIR": str(settings.cache_dir), "RAG_CORPUS_DIR": str(settings.corpus_dir)}
         print(f"First start ever (builds the index, evaluates and saves the prompt prefix): {cold_start(env)}")
@@ -157,7 +157,7 @@ def bench_questions(model: Path | None, runs: int) -> None:
               f"({statistics.median(rows['decode tok/s']) / raw:.0%} of raw)")
 
 
-def bench_scale(n_articles: int) -> None:
+def bench_scale(settings: Settings, n_articles: int) -> None:
     """Ingest a synthetic corpus, then time search and compare approximate with exact search."""
     import numpy as np
 
@@ -166,7 +166,6 @@ def bench_scale(n_articles: int) -> None:
     from rag.articles import load_articles
     from rag.retrieval import Retriever
 
-    settings = Settings()
     rng = random.Random(0)
     # Sentences of random words from the seed corpus: varied like real text, unlike a template
     # filled in with names and numbers, whose near-identical vectors no ANN index can tell apart.
@@ -238,14 +237,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=1, help="passes over the question list")
     parser.add_argument("--scale", type=int, metavar="N", help="benchmark a synthetic corpus of N articles instead")
     args = parser.parse_args(argv)
-    try:
-        Settings()  # a bad RAG_* value is named here, not in a traceback from the benchmark's depths
+    try:  # a bad RAG_* value is named here, not in a traceback from the benchmark's depths
+        settings = Settings().with_(model_path=args.model)
     except ValueError as exc:
         parser.error(str(exc))
     if args.scale:
-        bench_scale(args.scale)
+        bench_scale(settings, args.scale)
     else:
-        bench_questions(args.model, args.runs)
+        bench_questions(settings, args.runs)
     return 0
 
 
