@@ -182,10 +182,10 @@ class RAG:
             self._retriever = Retriever(index)
         return report
 
-    def load(self) -> Generator:
+    def load(self, progress: bool = False) -> Generator:
         """Load now what the first question would otherwise wait for, seconds at a time: the index
         (brought up to date), the embedding model and BM25 (loaded at the first search), the model."""
-        self.refresh(progress=False)
+        self.refresh(progress=progress)
         if self.index.chunks:
             self.retriever.retrieve("news", 1)
         return self.load_model()

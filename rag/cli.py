@@ -13,6 +13,7 @@ import argparse
 import logging
 import sys
 import textwrap
+import time
 from collections.abc import Sequence
 from contextlib import closing
 from pathlib import Path
@@ -33,6 +34,20 @@ def print_answer(result: Answer) -> None:
           file=sys.stderr)
 
 
+def load(bot: RAG) -> None:
+    """Load the index and the models before the first question, saying so on a terminal: it takes
+    seconds, and longer at the first start (the articles are embedded, the prompt prefixes saved)."""
+    if not sys.stderr.isatty():
+        bot.load()
+        return
+    print("Loading the articles and the model…", file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    bot.load(progress=True)
+    n = len({c.doc_id for c in bot.index.chunks})
+    print(f"Ready in {time.perf_counter() - start:.1f}s ({n} article{'s' * (n != 1)} in {bot.settings.corpus_dir}).",
+          file=sys.stderr)
+
+
 def ask(bot: RAG, question: str, history: list[Message], articles: list[str]) -> Answer:
     """Print the answer as it is written, then the checked answer with its sources."""
     # closing: a Ctrl-C mid-answer ends the stream at once, so the model is free for the next question.
@@ -50,6 +65,9 @@ def ask(bot: RAG, question: str, history: list[Message], articles: list[str]) ->
 def chat(bot: RAG, articles: list[str]) -> None:
     """Questions from the terminal until end of input or Ctrl-C at the prompt; each answered with the
     conversation so far. Ctrl-C while an answer is written stops that answer only."""
+    load(bot)
+    if sys.stderr.isatty():
+        print("Ctrl-C stops an answer; at the prompt, Ctrl-C or Ctrl-D ends the chat.", file=sys.stderr)
     history: list[Message] = []
     while True:
         try:
@@ -109,6 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "chat":
             chat(bot, args.article)
         else:
+            load(bot)
             ask(bot, args.question, [], args.article)
         return 0
     except (ValueError, RuntimeError, FileNotFoundError) as exc:

@@ -148,34 +148,37 @@ def test_cli_chat_answers_follow_ups_with_the_conversation():
     assert "The question is 3,000 characters long" in run.stderr
 
 
-def test_ctrl_c_in_cli_chat_stops_the_answer_not_the_conversation():
-    # stdout is a terminal, so the answer is printed as it is written: Ctrl-C comes after its first word.
-    terminal, stdout = pty.openpty()
-    chat = subprocess.Popen([sys.executable, "-m", "rag", "chat"], cwd=ROOT, stdin=subprocess.PIPE, stdout=stdout,
-                            stderr=subprocess.PIPE, text=True)
-    os.close(stdout)
+def test_cli_chat_on_a_terminal_loads_first_and_ctrl_c_stops_the_answer_not_the_conversation():
+    # On a terminal, as a person runs it: the answer is printed as it is written, so Ctrl-C comes
+    # after its first word.
+    terminal, tty = pty.openpty()
+    chat = subprocess.Popen([sys.executable, "-m", "rag", "chat"], cwd=ROOT, stdin=subprocess.PIPE, stdout=tty,
+                            stderr=tty, text=True)
+    os.close(tty)
 
-    def printed_until(done: bytes, timeout: float = 300) -> bytes:
+    def printed_until(done: bytes, timeout: float = 300) -> str:
         out, deadline = b"", time.monotonic() + timeout
         while done not in out and time.monotonic() < deadline and chat.poll() is None:
             if select.select([terminal], [], [], 1)[0]:
                 out += os.read(terminal, 4096)
-        return out
+        return out.decode()
 
     try:
+        loading = printed_until(b"\n> ")  # the index and the models load before the first prompt, saying so
         chat.stdin.write("What did Umerov call the next step?\n")
         chat.stdin.flush()
-        printed_until(b"> A")  # the answer, "A meeting between Putin and Zelensky", has begun
+        printed_until(b"A")  # the answer, "A meeting between Putin and Zelensky", has begun
         chat.send_signal(signal.SIGINT)
         chat.stdin.write("What did Trump vow during the US election campaign?\n")
         chat.stdin.close()
-        after = printed_until(b"2025-05-19").decode()
+        after = printed_until(b"2025-05-19")
         assert chat.wait(timeout=60) == 0
     finally:
         chat.kill()
         os.close(terminal)
-    errors = chat.stderr.read()
-    assert "(stopped)" in errors and "Traceback" not in errors
+    assert loading.startswith("Loading the articles and the model") and "Ready in" in loading
+    assert "(1 article in " in loading
+    assert "(stopped)" in after and "Traceback" not in after
     assert "halt the conflict" in after and "Zelensky" not in after  # the next question, answered and cited
 
 
