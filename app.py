@@ -150,12 +150,12 @@ class ChatApp:
         if request.session_hash in self.answering:
             self.stopping.add(request.session_hash)
 
-    def ask(self, question: str, articles: list[str] | None = None) -> dict:
-        """The API form: one question in (searched in `articles` only, when given), the answer
-        text and its citations out."""
+    def ask(self, question: str, articles: list[str] | None = None, history: list[dict] | None = None) -> dict:
+        """The API form: one question in (searched in `articles` only, when given; read with the
+        conversation before it, `history`, as in `answer()`), the answer text and its citations out."""
         self.ready.wait()
         try:
-            result = self.bot.answer(question, articles=articles or ())
+            result = self.bot.answer(question, history=history, articles=articles or ())
         except (ValueError, RuntimeError) as exc:
             raise gr.Error(str(exc)) from exc  # the client gets the message, not a traceback
         return {

@@ -149,6 +149,22 @@ def clean_question(question: str, max_chars: int) -> str:
     return question
 
 
+def clean_history(history: Sequence[Message] | None) -> list[Message]:
+    """The conversation before a question as the model takes it: {"role": "user" or "assistant",
+    "content": text} messages. ValueError naming the first that is not one (it may come over HTTP)."""
+    if history is None:
+        return []
+    if isinstance(history, (str, bytes)) or not isinstance(history, Sequence):
+        raise ValueError('The history must be a list of messages, each {"role": "user" or "assistant", '
+                         '"content": text}.')
+    for i, message in enumerate(history, 1):
+        if not (isinstance(message, dict) and message.get("role") in ("user", "assistant")
+                and isinstance(message.get("content"), str)):
+            raise ValueError(f'History message {i} is not {{"role": "user" or "assistant", "content": text}}: '
+                             f"{str(message)[:80]}")
+    return [{"role": m["role"], "content": m["content"]} for m in history]
+
+
 class RAG:
     """A corpus, its index and a model. Several can live in one process; models are shared.
 
@@ -275,7 +291,7 @@ class RAG:
         started = time.perf_counter()
         s = self.settings.with_(top_k=top_k)  # a top_k given here is checked like the setting
         question = clean_question(question, s.max_question_chars)
-        history = list(history or [])[-2 * s.history_turns :]
+        history = clean_history(history)[-2 * s.history_turns :]
         self.refresh(progress=False)  # articles added, edited or deleted since the last question count
         if not self.index.chunks:
             raise RuntimeError(f"No articles in {s.corpus_dir}: add .txt or .md files there first.")

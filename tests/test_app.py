@@ -126,6 +126,7 @@ def test_browser_chat_with_sources_and_upload(app_url, tmp_path):
 
 def test_api_endpoint_and_queue_serve_five_at_once(app_url):
     from gradio_client import Client
+    from gradio_client.exceptions import AppError
 
     client = Client(app_url, verbose=False)
     # narrowed to the seed article (the browser test added another): its passages only
@@ -133,6 +134,16 @@ def test_api_endpoint_and_queue_serve_five_at_once(app_url):
     assert "Zelensky" in result["answer"] and result["citations"]
     assert any("next step" in c["text"] for c in result["citations"])
     assert {c["doc_id"] for c in result["citations"]} == {SEED.name}
+    # a follow-up, read with the conversation before it
+    vow = client.predict("What did Trump vow during the US election campaign?", [SEED.name], api_name="/ask")
+    history = [{"role": "user", "content": "What did Trump vow during the US election campaign?"},
+               {"role": "assistant", "content": vow["answer"]}]
+    follow_up = client.predict("How much progress has Trump made on it so far?", [SEED.name], history,
+                               api_name="/ask")
+    assert "little" in follow_up["answer"].lower() and follow_up["citations"]
+    with pytest.raises(AppError, match="History message 1 is not"):
+        client.predict("How much progress has he made?", [], [["What did Trump vow?", "To end the war."]],
+                       api_name="/ask")
 
     questions = ["How many prisoners did Russia and Ukraine agree to exchange?",
                  "Where did Russia and Ukraine hold direct negotiations?",
