@@ -15,7 +15,6 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,23 +110,30 @@ def _article_from_text(path: Path, rel: str) -> Article:
     return Article(doc_id=rel, title=derive_title(text, path.stem), date=date, text=text, source=rel)
 
 
-def _articles_from_jsonl(path: Path, rel: str) -> Iterator[Article]:
+def _articles_from_jsonl(path: Path, rel: str) -> list[Article]:
+    """One article per line; the lines that are none are named in one warning, not one each."""
+    articles, bad = [], []
     with path.open("rb") as f:
         for line_no, raw in enumerate(f, start=1):
-            if raw.strip() and (article := _jsonl_article(raw, rel, line_no)):
-                yield article
+            if raw.strip():
+                try:
+                    articles.append(_jsonl_article(raw, rel, line_no))
+                except ValueError as exc:
+                    bad.append(f"line {line_no} ({exc})")
+    if bad:
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        log.warning("Skipping %d line%s of %s: %s%s", len(bad), "s" * (len(bad) != 1), rel, ", ".join(bad[:5]), more)
+    return articles
 
 
-def _jsonl_article(raw: bytes, rel: str, line_no: int) -> Article | None:
+def _jsonl_article(raw: bytes, rel: str, line_no: int) -> Article:
     try:
         record = json.loads(decode_text(raw))
         text = str(record.get("text") or record.get("body") or "")
     except (ValueError, AttributeError):
-        log.warning("Skipping %s line %d: not a JSON object", rel, line_no)
-        return None
+        raise ValueError("not a JSON object") from None
     if not text.strip():
-        log.warning("Skipping %s line %d: no text", rel, line_no)
-        return None
+        raise ValueError("no text")
     doc_id = f"{rel}:{line_no}"
     return Article(
         doc_id=doc_id,
@@ -144,7 +150,7 @@ def load_file(path: Path, corpus_dir: Path) -> list[Article]:
     rel = path.relative_to(corpus_dir).as_posix()
     try:
         if path.suffix.lower() == ".jsonl":
-            return list(_articles_from_jsonl(path, rel))
+            return _articles_from_jsonl(path, rel)
         return [_article_from_text(path, rel)]
     except (OSError, ValueError) as exc:
         log.warning("Skipping %s: %s", rel, exc)
