@@ -66,6 +66,7 @@ from rag.prompting import (
     passage_evidence,
     prompt_size,
     strip_markers,
+    tidy_markers,
 )
 from rag.retrieval import Passage, Retriever
 
@@ -277,7 +278,7 @@ class RAG:
                 text, cited = REFUSAL, []
         elif hesitant:
             text, cited = REFUSAL, []
-        return Judgement(complete_dates(text, evidence), cited, confirmation, check_s)
+        return Judgement(tidy_markers(complete_dates(text, evidence)), cited, confirmation, check_s)
 
     def stream(
         self, question: str, *, history: Sequence[Message] | None = None, top_k: int | None = None,

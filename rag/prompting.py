@@ -254,6 +254,13 @@ def strip_markers(text: str) -> str:
     return MARKERS.sub("", text)
 
 
+def tidy_markers(answer: str) -> str:
+    """"... a land grab. [3]." shown as "... a land grab [3].": the model sometimes puts its marker
+    after the full stop. For the reader only: the answer check reads the answer as the model wrote
+    it, since its Yes share moves with the stop (eval/HISTORY.md, twenty-ninth session)."""
+    return re.sub(r"([.!?])\s*((?:\[\d+\])+)\.", r" \2\1", answer)
+
+
 def build_check_messages(question: str, answer: str, passages: Sequence[Passage]) -> list[Message]:
     """Messages asking afresh whether the passages give `answer` as the answer to exactly this
     question: the small model's usual wrong answer is a true figure from its passage that

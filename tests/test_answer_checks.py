@@ -36,6 +36,7 @@ from rag.prompting import (
     render_passages,
     resolve_day,
     strip_markers,
+    tidy_markers,
 )
 from rag.retrieval import Passage, in_reading_order
 
@@ -63,6 +64,16 @@ def test_markers_are_parsed_in_their_forms():
     assert parse_markers("No markers.") == ("No markers.", [])
     # The history, the answer check and the scoring see answers without any of these forms.
     assert strip_markers("Ellen Park [Passage 1]; the council [1; 2].") == "Ellen Park; the council."
+
+
+def test_a_marker_after_the_full_stop_is_shown_before_it():
+    passages = [_passage(1, "Russia said it had taken note of the request."),
+                _passage(2, "Kyiv and the West say the invasion is an imperial-style land grab.")]
+    raw = "Kyiv and the West say it is an imperial-style land grab. [2]."
+    text, cited = check_citations(raw, "How do Kyiv and the West describe Russia's invasion?", passages)
+    assert text.endswith("land grab. [2].") and cited == [2]  # as the answer check reads it
+    assert tidy_markers(text) == "Kyiv and the West say it is an imperial-style land grab [2]."
+    assert tidy_markers("Ana [1]. Then Bo! [2][1].") == "Ana [1]. Then Bo [2][1]!"
 
 
 def test_supported_marker_is_kept():
