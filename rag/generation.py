@@ -8,9 +8,11 @@ import hashlib
 import json
 import logging
 import os
+import signal
 import struct
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -50,6 +52,30 @@ class OpeningOdds:
         return scores
 
 
+@contextmanager
+def ctrl_c_deferred() -> Iterator[Callable[[], None]]:
+    """Within the block Ctrl-C is noted, not raised: the `deliver` it yields raises it where
+    stopping is safe, and so does the block's end. llama.cpp calls back into Python, to log while
+    it loads a model and to hand over each token's logits (`OpeningOdds`), and ctypes drops an
+    exception raised in a callback: a Ctrl-C that landed there was lost, and the answer went on."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:  # not ours to change
+        yield lambda: None
+        return
+    pressed: list[int] = []
+
+    def deliver() -> None:
+        if pressed:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
+    try:
+        yield deliver
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    deliver()
+
+
 class Generator:
     """One loaded model. Calls are serialised: llama.cpp's context serves one request at a time."""
 
@@ -58,14 +84,15 @@ class Generator:
         from llama_cpp import Llama  # imported here: loading the shared library is not free
 
         try:
-            self.llm = Llama(
-                model_path=str(model_path),
-                n_ctx=n_ctx,
-                n_threads=n_threads,
-                n_batch=512,
-                seed=0,
-                verbose=False,
-            )
+            with ctrl_c_deferred():  # about a second
+                self.llm = Llama(
+                    model_path=str(model_path),
+                    n_ctx=n_ctx,
+                    n_threads=n_threads,
+                    n_batch=512,
+                    seed=0,
+                    verbose=False,
+                )
         except ValueError as exc:  # llama.cpp's "Failed to load model from file"
             raise RuntimeError(f"Could not load the model {model_path}: {exc}. "
                                "Run `bash scripts/setup.sh` to fetch it again.") from exc
@@ -194,12 +221,13 @@ class Generator:
         from llama_cpp import LogitsProcessorList
 
         processors = LogitsProcessorList([odds]) if odds else None
-        with self.lock:
+        with self.lock, ctrl_c_deferred() as deliver_ctrl_c:
             self._resume(messages)
             for part in self.llm.create_chat_completion(
                 list(messages), temperature=0.0, max_tokens=max_tokens, stream=True,
                 logits_processor=processors,
             ):
+                deliver_ctrl_c()  # between tokens, not inside llama.cpp's call for the next one
                 delta = part["choices"][0]["delta"].get("content")
                 if delta:
                     yield delta
@@ -210,7 +238,7 @@ class Generator:
         from llama_cpp import LogitsProcessorList
 
         yes, no = self.opening_odds("Yes"), self.opening_odds("No")
-        with self.lock:
+        with self.lock, ctrl_c_deferred():
             self._resume(messages)
             self.llm.create_chat_completion(list(messages), temperature=0.0, max_tokens=1,
                                             logits_processor=LogitsProcessorList([yes, no]))

@@ -1,6 +1,8 @@
 """Bad input without the model: uploads, corpus edge cases, model files, locks."""
 
+import ctypes
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -12,6 +14,7 @@ from hypothesis import strategies as st
 
 from rag import RAG, Settings, weights
 from rag.articles import MAX_UPLOAD_BYTES, add_article, load_articles
+from rag.generation import ctrl_c_deferred
 from tests.conftest import ROOT
 
 
@@ -151,3 +154,30 @@ def test_kill_9_during_ingest_leaves_a_usable_index(tmp_path, seed_corpus):
     index, report = sync(seed_corpus, tmp_path / "i", max_chars=300, overlap=1, progress=False)
     assert {c.doc_id for c in index.chunks} == {p.name for p in seed_corpus.iterdir()}
     assert index.vectors.ntotal == len(index.chunks)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the dropped KeyboardInterrupt
+def test_ctrl_c_while_llama_cpp_calls_back_into_python_is_not_lost():
+    # llama.cpp calls back into Python (to log while it loads a model, to hand over each token's
+    # logits), and ctypes drops an exception raised in a callback: here C's qsort calls back.
+    libc = ctypes.CDLL(None)
+    compare = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int))
+
+    def ctrl_c_while_calling_back() -> None:
+        pressed = []
+
+        def by_value(a, b) -> int:
+            if not pressed:
+                pressed.append(signal.raise_signal(signal.SIGINT))
+            return a[0] - b[0]
+
+        values = (ctypes.c_int * 3)(3, 1, 2)
+        libc.qsort(values, 3, ctypes.sizeof(ctypes.c_int), compare(by_value))
+
+    ctrl_c_while_calling_back()  # the Ctrl-C is lost: no KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), ctrl_c_deferred():
+        ctrl_c_while_calling_back()  # ... but not when deferred until the call is over
+    with pytest.raises(KeyboardInterrupt), ctrl_c_deferred() as deliver:
+        ctrl_c_while_calling_back()
+        deliver()  # or to where it is delivered
+        raise AssertionError("not reached")
