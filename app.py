@@ -111,7 +111,7 @@ class ChatApp:
         return list(counts.values())
 
     def respond(self, message: str, history: list[dict], articles: list[str] | None = None,
-                request: gr.Request | None = None) -> Iterator[tuple[list[dict], str]]:
+                request: gr.Request | None = None) -> Iterator[tuple[list[dict], str | dict]]:
         """Stream the answer into the chat, then replace it with the checked, cited version."""
         session = request.session_hash if request else None
         self.answering.add(session)
@@ -119,7 +119,7 @@ class ChatApp:
         waiting = "Searching the articles…" if self.ready.is_set() else "Loading the model, one moment…"
         history = [*history, {"role": "user", "content": message}, {"role": "assistant", "content": waiting}]
         try:
-            yield history, ""
+            yield history, ""  # the box is cleared once: what is typed meanwhile stays
             self.ready.wait()
             if self.load_error:
                 raise RuntimeError(self.load_error)
@@ -130,17 +130,17 @@ class ChatApp:
                 for item in items:
                     if session in self.stopping:
                         history[-1]["content"] = f"{html.escape(streamed)} <i>(stopped)</i>"
-                        yield history, ""
+                        yield history, gr.skip()
                         return
                     if isinstance(item, Answer):
                         history[-1]["content"] = render_answer(item, turn=len(history) // 2)
                     else:
                         streamed += item
                         history[-1]["content"] = html.escape(streamed)
-                    yield history, ""
+                    yield history, gr.skip()
         except (ValueError, RuntimeError) as exc:
             history[-1]["content"] = f"**Sorry:** {html.escape(str(exc))}"
-            yield history, ""
+            yield history, gr.skip()
         finally:
             self.answering.discard(session)
             self.stopping.discard(session)
@@ -237,8 +237,10 @@ def build(bot: RAG) -> gr.Blocks:
 
         demo.load(app.status, outputs=status).then(app.articles_table, outputs=table).then(
             app.article_choices, outputs=narrow)
-        for trigger in (box.submit, send.click):
-            trigger(app.respond, [box, chat, narrow], [chat, box], api_visibility="private")
+        # One listener for Enter and Ask: a question asked while another is answered runs after it
+        # (always_last), reading the chat as it is then; Gradio's default dropped it.
+        gr.on([box.submit, send.click], app.respond, [box, chat, narrow], [chat, box], trigger_mode="always_last",
+              api_visibility="private")
         stop.click(app.stop, api_visibility="private")
         add.click(app.add, [upload, pasted, name], [added, table, status, narrow], api_visibility="private")
         gr.api(app.ask, api_name="ask")

@@ -90,9 +90,17 @@ def test_browser_chat_with_sources_and_upload(app_url, tmp_path):
         page.screenshot(path=str(ARTIFACTS / "app-answer.png"), full_page=True)
 
         # The follow-up is read with the conversation the page sends back (alone it is declined).
-        _ask(page, "What did Trump vow during the US election campaign?")
-        answer = _ask(page, "How much progress has Trump made on it so far?")
-        assert "little" in answer.inner_text().lower()
+        # Asked while the question before it is answered, it waits for that answer and reads it.
+        done = page.locator("#chat .answer[data-final]").count()
+        page.fill("#question textarea", "What did Trump vow during the US election campaign?")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#chat [data-testid='bot'] >> text=Searching the articles", timeout=10_000)
+        page.fill("#question textarea", "How much progress has Trump made on it so far?")
+        page.keyboard.press("Enter")
+        page.wait_for_function("n => document.querySelectorAll('#chat .answer[data-final]').length >= n + 2",
+                               arg=done, timeout=120_000)
+        *_, vow, progress = page.locator("#chat [data-testid='bot']").all_inner_texts()
+        assert "halt the conflict" in vow and "little" in progress.lower()
 
         # Stop while an answer is being written: it is marked, and the model is free for the next question.
         asked = page.locator("#chat [data-testid='user']").count()
