@@ -68,9 +68,10 @@ class ChatApp:
         self.bot = bot
         self.ready = threading.Event()
         self.load_error: str | None = None
-        # Browser sessions (Gradio's session_hash) with an answer under way, and those that pressed Stop.
+        # Browser sessions (Gradio's session_hash) with an answer under way, and those that pressed
+        # Stop or New conversation during it (True: the conversation is to be cleared too).
         self.answering: set[str | None] = set()
-        self.stopping: set[str | None] = set()
+        self.stopping: dict[str | None, bool] = {}
         threading.Thread(target=self._load, daemon=True).start()
 
     def _load(self) -> None:
@@ -130,7 +131,7 @@ class ChatApp:
                 for item in items:
                     if session in self.stopping:
                         history[-1]["content"] = f"{html.escape(streamed)} <i>(stopped)</i>"
-                        yield history, gr.skip()
+                        yield [] if self.stopping[session] else history, gr.skip()
                         return
                     if isinstance(item, Answer):
                         history[-1]["content"] = render_answer(item, turn=len(history) // 2)
@@ -143,12 +144,19 @@ class ChatApp:
             yield history, gr.skip()
         finally:
             self.answering.discard(session)
-            self.stopping.discard(session)
+            self.stopping.pop(session, None)
 
     def stop(self, request: gr.Request) -> None:
         """Stop pressed: the answer this browser is waiting for ends at the model's next word."""
         if request.session_hash in self.answering:
-            self.stopping.add(request.session_hash)
+            self.stopping.setdefault(request.session_hash, False)
+
+    def new_conversation(self, request: gr.Request) -> list[dict]:
+        """An empty chat (a question being typed stays); an answer still being written is stopped
+        and stays out of the new chat."""
+        if request.session_hash in self.answering:
+            self.stopping[request.session_hash] = True
+        return []
 
     def ask(self, question: str, articles: list[str] | None = None, history: list[dict] | None = None) -> dict:
         """The API form: one question in (searched in `articles` only, when given; read with the
@@ -223,7 +231,7 @@ def build(bot: RAG) -> gr.Blocks:
         with gr.Row():
             narrow = gr.Dropdown(label="Search only in (empty: all articles)", multiselect=True, choices=[],
                                  scale=8, elem_id="narrow")
-            gr.ClearButton([chat, box], value="New conversation", scale=1)
+            new = gr.Button("New conversation", scale=1, elem_id="new")
         with gr.Accordion("Articles in the corpus", open=False, elem_id="corpus"):
             table = gr.Dataframe(headers=["title", "date", "file", "passages"], interactive=False, wrap=True)
             with gr.Row():
@@ -242,6 +250,7 @@ def build(bot: RAG) -> gr.Blocks:
         gr.on([box.submit, send.click], app.respond, [box, chat, narrow], [chat, box], trigger_mode="always_last",
               api_visibility="private")
         stop.click(app.stop, api_visibility="private")
+        new.click(app.new_conversation, outputs=chat, api_visibility="private")
         add.click(app.add, [upload, pasted, name], [added, table, status, narrow], api_visibility="private")
         gr.api(app.ask, api_name="ask")
     demo.queue(default_concurrency_limit=1)  # one model: requests wait their turn

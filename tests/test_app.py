@@ -125,7 +125,15 @@ def test_browser_chat_with_sources_and_upload(app_url, tmp_path):
         page.wait_for_selector("#add-status >> text=Added", timeout=120_000)
         page.screenshot(path=str(ARTIFACTS / "app-upload.png"), full_page=True)
 
+        # New conversation while an answer is being written: that answer stays out of the new chat.
+        page.fill("#question textarea", "Where did Russia and Ukraine hold direct negotiations?")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#chat [data-testid='bot'] >> text=Searching the articles", timeout=10_000)
+        page.click("#new")
+        page.wait_for_function("() => !document.querySelector(\"#chat [data-testid='user']\")", timeout=10_000)
         answer = _ask(page, "Who is the librarian of the Ardvale library?")
+        assert page.locator("#chat [data-testid='user']").all_inner_texts() == [
+            "Who is the librarian of the Ardvale library?"]
         assert "Quinlan" in answer.inner_text()
         assert "Moira Quinlan" in answer.locator(".source-card").first.inner_text()
         page.screenshot(path=str(ARTIFACTS / "app-new-article.png"), full_page=True)
