@@ -114,6 +114,9 @@ class ChatApp:
     def respond(self, message: str, history: list[dict], articles: list[str] | None = None,
                 request: gr.Request | None = None) -> Iterator[tuple[list[dict], str | dict]]:
         """Stream the answer into the chat, then replace it with the checked, cited version."""
+        if not message.strip():  # an empty box, as a second click on Ask finds it: nothing was asked
+            yield gr.skip(), gr.skip()
+            return
         session = request.session_hash if request else None
         self.answering.add(session)
         # The question shows at once; the first words of its answer come seconds later.

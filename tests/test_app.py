@@ -54,11 +54,11 @@ def app_url(tmp_path_factory):
     proc.wait(timeout=30)
 
 
-def _ask(page, question: str):
-    """Ask in the page and return the finished answer's chat bubble."""
+def _ask(page, question: str, double_click: bool = False):
+    """Ask in the page (Enter, or a double click on Ask) and return the finished answer's chat bubble."""
     done = page.locator("#chat .answer[data-final]").count()
     page.fill("#question textarea", question)
-    page.keyboard.press("Enter")
+    page.dblclick("#ask") if double_click else page.keyboard.press("Enter")
     page.wait_for_function(
         "n => document.querySelectorAll('#chat .answer[data-final]').length > n", arg=done, timeout=120_000)
     return page.locator("#chat [data-testid='bot']").last
@@ -81,7 +81,7 @@ def test_browser_chat_with_sources_and_upload(app_url, tmp_path):
         page.keyboard.press("Escape")
         page.screenshot(path=str(ARTIFACTS / "app-ready.png"))
 
-        answer = _ask(page, "What did Umerov call the next step?")
+        answer = _ask(page, "What did Umerov call the next step?", double_click=True)
         assert "Zelensky" in answer.inner_text()
         card = answer.locator(".source-card")
         assert card.count() >= 1
@@ -101,6 +101,8 @@ def test_browser_chat_with_sources_and_upload(app_url, tmp_path):
                                arg=done, timeout=120_000)
         *_, vow, progress = page.locator("#chat [data-testid='bot']").all_inner_texts()
         assert "halt the conflict" in vow and "little" in progress.lower()
+        # The double click asked once: its second click found the box empty and asked nothing.
+        assert "" not in page.locator("#chat [data-testid='user']").all_inner_texts()
 
         # Stop while an answer is being written: it is marked, and the model is free for the next question.
         asked = page.locator("#chat [data-testid='user']").count()
