@@ -40,8 +40,10 @@ from pathlib import Path
 
 from rag import index as index_store
 from rag.checks import (
+    SUMMARY_REQUEST,
     absent_terms,
     answer_form,
+    asks_for_summary,
     check_citations,
     gives_what_is_set_aside,
     is_hesitant,
@@ -50,6 +52,7 @@ from rag.checks import (
     names_its_subject,
     needs_clear_yes,
     points_back,
+    words,
 )
 from rag.config import Settings
 from rag.generation import Generator, load_generator
@@ -280,6 +283,32 @@ class RAG:
             text, cited = REFUSAL, []
         return Judgement(tidy_markers(complete_dates(text, evidence)), cited, confirmation, check_s)
 
+    def _summary(self, question: str, articles: Collection[str], started: float) -> Iterator[str | Answer]:
+        """"What is this article about?": its opening sentences, cited. A news article's lede is its
+        own summary, written by the journalist; the model, asked for a fact, declines such requests.
+        The article is the one the search is narrowed to or the only one, else the one the
+        question's other words find ("Summarize the article about the library")."""
+        index = self.index
+        scope = list(articles) or list(dict.fromkeys(c.doc_id for c in index.chunks))
+        topic = words(SUMMARY_REQUEST.sub(" ", question)) - words("article story piece report news")
+        best = scope[0] if len(scope) == 1 else self.retriever.retrieve(question, 1, None, articles)[0].chunk.doc_id
+        article = index.article_text(best)
+        passages, citations = [], []
+        if len(scope) > 1 and not topic:
+            text = (f"Which article? There are {len(scope)}: name its subject (\"Summarize the article "
+                    "about ...\"), or ask about that article only.")
+        elif absent_terms(question, article) or 2 * len(topic & words(article)) < len(topic):
+            text = REFUSAL  # no article on that subject: the nearest one is not it
+        else:
+            lede = index.chunks[index.positions([best])[0]]
+            passages = [Passage(1, lede, 1.0)]
+            citations = [Citation(1, lede.doc_id, lede.title, lede.date, lede.text, lede.start, lede.end)]
+            body = " ".join(lede.text.split())
+            text = f"{body[:-1]} [1]{body[-1]}" if body[-1] in ".!?" else f"{body} [1]"
+        took = time.perf_counter() - started
+        yield text
+        yield Answer(question, text, citations, passages, Timings(took, took, took), refused=not citations)
+
     def stream(
         self, question: str, *, history: Sequence[Message] | None = None, top_k: int | None = None,
         articles: Collection[str] = (),
@@ -296,6 +325,9 @@ class RAG:
         self.refresh(progress=False)  # articles added, edited or deleted since the last question count
         if not self.index.chunks:
             raise RuntimeError(f"No articles in {s.corpus_dir}: add .txt or .md files there first.")
+        if asks_for_summary(question):
+            yield from self._summary(question, articles, started)
+            return
         # In a chat the question before is often on another article: a question that does not
         # point back is answered as if asked alone (eval/HISTORY.md, "asked as one chat").
         if not points_back(question):

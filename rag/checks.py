@@ -145,6 +145,19 @@ def support(claim: str, question: str, passage_text: str) -> float:
     return len(new & said) / len(new)
 
 
+# "Summarize the article", "What is this story about?", "the gist of the story", "tl;dr"; not
+# "the main point of contention", a fact.
+_ARTICLE = r"(?:this|the) (?:article|story|piece|report|news)"
+SUMMARY_REQUEST = re.compile(
+    rf"\b(?:summar(?:y|i[sz]e)|tl;? ?dr|(?:gist|main points) of {_ARTICLE}|what(?:'s| is) {_ARTICLE}"
+    r"(?: \w+)? about)\b", re.IGNORECASE)
+
+
+def asks_for_summary(question: str) -> bool:
+    """Whether the question asks what an article says as a whole, not for a fact in it."""
+    return bool(SUMMARY_REQUEST.search(question))
+
+
 def asked_words(question: str) -> set[str]:
     """The question's words that its passages should repeat (stopwords aside).
 

@@ -11,6 +11,7 @@ from rag.checks import (
     answers_the_kind,
     asked_periods,
     asked_words,
+    asks_for_summary,
     check_citations,
     gives_what_is_set_aside,
     is_hesitant,
@@ -344,6 +345,15 @@ def test_questions_are_cleaned_or_refused_with_a_message():
         clean_question(" \n\t ", 100)
     with pytest.raises(ValueError, match="100,000 characters"):
         clean_question("x" * 100_000, 2000)
+
+
+def test_a_request_for_what_an_article_says_is_told_from_a_question_about_a_fact():
+    for request in ("What is this article about?", "Summarise it", "Give me the gist of the story about Trump.",
+                    "tl;dr", "What's the news about?"):
+        assert asks_for_summary(request), request
+    for question in ("What was the main point of contention?", "What is the gist of his plan?",
+                     "What was the meeting about?"):
+        assert not asks_for_summary(question), question
 
 
 def test_a_conversation_is_taken_as_messages_or_refused_with_a_message():

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from rag import RAG, Answer
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SEED
 
 pytestmark = pytest.mark.model
 
@@ -36,6 +36,20 @@ def test_umerov_next_step_is_answered_and_cited(seed_bot):
         passage = next(p for p in result.passages if p.n == citation.n)
         assert passage.chunk.text == citation.text
     assert result.timings.first_token_s <= result.timings.total_s
+
+
+def test_what_an_article_is_about_is_its_opening_cited(seed_bot, tmp_path, seed_corpus):
+    result = seed_bot.answer("What is this article about?")
+    assert result.text.startswith("US President Donald Trump will hold a phone call with Russia's Vladimir Putin")
+    assert result.text.endswith("[1].") and [c.n for c in result.citations] == [1]
+    assert result.citations[0].start == 0 and result.citations[0].text in SEED.read_text()
+    assert seed_bot.answer("Summarize the article about the Mars landing.").refused  # no such article
+    (seed_corpus / "library.txt").write_text(" date 2025-06-02 The village of Ardvale opened its first public library "
+                                             "on Monday. The librarian, Moira Quinlan, said it holds 4,200 books.")
+    two = RAG(corpus_dir=seed_corpus, index_dir=tmp_path / "index")
+    assert two.answer("Summarize the article.").text.startswith("Which article? There are 2")
+    assert two.answer("What is the story about the Ardvale library about?").text.startswith(
+        "The village of Ardvale opened its first public library on Monday.")
 
 
 def test_a_question_the_article_does_not_answer_is_declined(seed_bot):
