@@ -291,20 +291,21 @@ class RAG:
         index = self.index
         scope = list(articles) or list(dict.fromkeys(c.doc_id for c in index.chunks))
         topic = words(SUMMARY_REQUEST.sub(" ", question)) - words("article story piece report news")
-        best = scope[0] if len(scope) == 1 else self.retriever.retrieve(question, 1, None, articles)[0].chunk.doc_id
-        article = index.article_text(best)
         passages, citations = [], []
         if len(scope) > 1 and not topic:
             text = (f"Which article? There are {len(scope)}: name its subject (\"Summarize the article "
                     "about ...\"), or ask about that article only.")
-        elif absent_terms(question, article) or 2 * len(topic & words(article)) < len(topic):
-            text = REFUSAL  # no article on that subject: the nearest one is not it
         else:
-            lede = index.chunks[index.positions([best])[0]]
-            passages = [Passage(1, lede, 1.0)]
-            citations = [Citation(1, lede.doc_id, lede.title, lede.date, lede.text, lede.start, lede.end)]
-            body = " ".join(lede.text.split())
-            text = f"{body[:-1]} [1]{body[-1]}" if body[-1] in ".!?" else f"{body} [1]"
+            best = scope[0] if len(scope) == 1 else self.retriever.retrieve(question, 1, None, articles)[0].chunk.doc_id
+            article = index.article_text(best)
+            if absent_terms(question, article) or 2 * len(topic & words(article)) < len(topic):
+                text = REFUSAL  # no article on that subject: the nearest one is not it
+            else:
+                lede = index.chunks[index.positions([best])[0]]
+                passages = [Passage(1, lede, 1.0)]
+                citations = [Citation(1, lede.doc_id, lede.title, lede.date, lede.text, lede.start, lede.end)]
+                body = " ".join(lede.text.split())
+                text = f"{body[:-1]} [1]{body[-1]}" if body[-1] in ".!?" else f"{body} [1]"
         took = time.perf_counter() - started
         yield text
         yield Answer(question, text, citations, passages, Timings(took, took, took), refused=not citations)
