@@ -48,6 +48,7 @@ from rag.checks import (
     gives_what_is_set_aside,
     is_hesitant,
     is_refusal,
+    is_small_talk,
     misses_the_question,
     names_its_subject,
     needs_clear_yes,
@@ -83,6 +84,11 @@ class Citation:
     text: str  # the cited passage, exactly as in the article
     start: int  # its character span in the article's text
     end: int
+
+    @classmethod
+    def of(cls, passage: Passage) -> Citation:
+        c = passage.chunk
+        return cls(passage.n, c.doc_id, c.title, c.date, c.text, c.start, c.end)
 
 
 @dataclass(frozen=True)
@@ -167,6 +173,15 @@ def clean_history(history: Sequence[Message] | None) -> list[Message]:
             raise ValueError(f'History message {i} is not {{"role": "user" or "assistant", "content": text}}: '
                              f"{str(message)[:80]}")
     return [{"role": m["role"], "content": m["content"]} for m in history]
+
+
+def _told(question: str, text: str, passages: list[Passage], started: float) -> Iterator[str | Answer]:
+    """A reply made without the model, as `RAG.stream` gives answers: its text, then the Answer
+    citing all of `passages` (none: a refusal)."""
+    citations = [Citation.of(p) for p in passages]
+    took = time.perf_counter() - started
+    yield text
+    yield Answer(question, text, citations, passages, Timings(took, took, took), refused=not citations)
 
 
 class RAG:
@@ -291,7 +306,7 @@ class RAG:
         index = self.index
         scope = list(articles) or list(dict.fromkeys(c.doc_id for c in index.chunks))
         topic = words(SUMMARY_REQUEST.sub(" ", question)) - words("article story piece report news")
-        passages, citations = [], []
+        passages: list[Passage] = []
         if len(scope) > 1 and not topic:
             text = (f"Which article? There are {len(scope)}: name its subject (\"Summarize the article "
                     "about ...\"), or ask about that article only.")
@@ -303,12 +318,9 @@ class RAG:
             else:
                 lede = index.chunks[index.positions([best])[0]]
                 passages = [Passage(1, lede, 1.0)]
-                citations = [Citation(1, lede.doc_id, lede.title, lede.date, lede.text, lede.start, lede.end)]
                 body = " ".join(lede.text.split())
                 text = f"{body[:-1]} [1]{body[-1]}" if body[-1] in ".!?" else f"{body} [1]"
-        took = time.perf_counter() - started
-        yield text
-        yield Answer(question, text, citations, passages, Timings(took, took, took), refused=not citations)
+        yield from _told(question, text, passages, started)
 
     def stream(
         self, question: str, *, history: Sequence[Message] | None = None, top_k: int | None = None,
@@ -326,6 +338,12 @@ class RAG:
         self.refresh(progress=False)  # articles added, edited or deleted since the last question count
         if not self.index.chunks:
             raise RuntimeError(f"No articles in {s.corpus_dir}: add .txt or .md files there first.")
+        if is_small_talk(question):  # "Hello", "Thanks!": say what can be asked, not "The articles don't say."
+            n = len(articles) or len({c.doc_id for c in self.index.chunks})
+            yield from _told(question, f"I answer questions about the {n} article{'s' * (n != 1)} here (who said "
+                             "or did what, when, where, how many), citing their passages, and say so when they "
+                             "don't tell.", [], started)
+            return
         if asks_for_summary(question):
             yield from self._summary(question, articles, started)
             return
@@ -372,11 +390,7 @@ class RAG:
         generated = time.perf_counter()
         judged = self._judge(question, raw, passages, second_try, refusal_odds.probability, generator)
         by_n = {p.n: p for p in passages}
-        citations = [
-            Citation(n, by_n[n].chunk.doc_id, by_n[n].chunk.title, by_n[n].chunk.date, by_n[n].chunk.text,
-                     by_n[n].chunk.start, by_n[n].chunk.end)
-            for n in judged.cited
-        ]
+        citations = [Citation.of(by_n[n]) for n in judged.cited]
         done = time.perf_counter()
         timings = Timings(retrieved - started, (first_token or done) - started, done - started,
                           prompt_size(messages, generator.count_tokens), pieces, generated - (first_token or generated),

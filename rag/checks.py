@@ -153,6 +153,16 @@ SUMMARY_REQUEST = re.compile(
     r"(?: \w+)? about)\b", re.IGNORECASE)
 
 
+# "Hello", "Thanks!", "What can you do?": nothing asked about the articles.
+_SMALL_TALK = re.compile(
+    r"(?:hi|hello|hey|good (?:morning|afternoon|evening)|thanks?(?: you)?(?: very much)?|cheers|ok(?:ay)?|help|"
+    r"what can you do|who are you|how does this work)[\s!.?]*", re.IGNORECASE)
+
+
+def is_small_talk(question: str) -> bool:
+    return bool(_SMALL_TALK.fullmatch(question.strip()))
+
+
 def asks_for_summary(question: str) -> bool:
     """Whether the question asks what an article says as a whole, not for a fact in it."""
     return bool(SUMMARY_REQUEST.search(question))

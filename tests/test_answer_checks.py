@@ -15,6 +15,7 @@ from rag.checks import (
     check_citations,
     gives_what_is_set_aside,
     is_hesitant,
+    is_small_talk,
     misses_the_question,
     names_its_subject,
     needs_clear_yes,
@@ -354,6 +355,10 @@ def test_a_request_for_what_an_article_says_is_told_from_a_question_about_a_fact
     for question in ("What was the main point of contention?", "What is the gist of his plan?",
                      "What was the meeting about?"):
         assert not asks_for_summary(question), question
+    for chat in ("Hello", "hi!", "Thanks!", "Thank you very much.", "What can you do?"):
+        assert is_small_talk(chat), chat
+    for question in ("Hello, who won the match?", "Who thanked the volunteers?", "Help for whom?"):
+        assert not is_small_talk(question), question
 
 
 def test_a_conversation_is_taken_as_messages_or_refused_with_a_message():

@@ -38,12 +38,14 @@ def test_umerov_next_step_is_answered_and_cited(seed_bot):
     assert result.timings.first_token_s <= result.timings.total_s
 
 
-def test_what_an_article_is_about_is_its_opening_cited(seed_bot, tmp_path, seed_corpus):
+def test_what_an_article_is_about_is_its_opening_cited_and_hello_is_answered(seed_bot, tmp_path, seed_corpus):
     result = seed_bot.answer("What is this article about?")
     assert result.text.startswith("US President Donald Trump will hold a phone call with Russia's Vladimir Putin")
     assert result.text.endswith("[1].") and [c.n for c in result.citations] == [1]
     assert result.citations[0].start == 0 and result.citations[0].text in SEED.read_text()
     assert seed_bot.answer("Summarize the article about the Mars landing.").refused  # no such article
+    hello = seed_bot.answer("Hello!")  # what can be asked, not "The articles don't say."
+    assert hello.text.startswith("I answer questions about the 1 article here") and not hello.citations
     (seed_corpus / "library.txt").write_text(" date 2025-06-02 The village of Ardvale opened its first public library "
                                              "on Monday. The librarian, Moira Quinlan, said it holds 4,200 books.")
     two = RAG(corpus_dir=seed_corpus, index_dir=tmp_path / "index")
