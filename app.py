@@ -95,7 +95,7 @@ class ChatApp:
         if not chunks:
             return (f"**No articles yet** in `{self.bot.settings.corpus_dir}`. Add one below "
                     "(upload a .txt or .md file, or paste text).")
-        articles = len({c.doc_id for c in chunks})
+        articles = len(self.bot.index.doc_ids)
         return f"**Ready:** {articles} article{'s' * (articles != 1)}, {len(chunks)} passages."
 
     def article_choices(self) -> gr.Dropdown:

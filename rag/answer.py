@@ -304,7 +304,7 @@ class RAG:
         The article is the one the search is narrowed to or the only one, else the one the
         question's other words find ("Summarize the article about the library")."""
         index = self.index
-        scope = list(articles) or list(dict.fromkeys(c.doc_id for c in index.chunks))
+        scope = list(articles) or index.doc_ids
         topic = words(SUMMARY_REQUEST.sub(" ", question)) - words("article story piece report news")
         passages: list[Passage] = []
         if len(scope) > 1 and not topic:
@@ -339,7 +339,7 @@ class RAG:
         if not self.index.chunks:
             raise RuntimeError(f"No articles in {s.corpus_dir}: add .txt or .md files there first.")
         if is_small_talk(question):  # "Hello", "Thanks!": say what can be asked, not "The articles don't say."
-            n = len(articles) or len({c.doc_id for c in self.index.chunks})
+            n = len(articles) or len(self.index.doc_ids)
             yield from _told(question, f"I answer questions about the {n} article{'s' * (n != 1)} here (who said "
                              "or did what, when, where, how many), citing their passages, and say so when they "
                              "don't tell.", [], started)

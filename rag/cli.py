@@ -43,7 +43,7 @@ def load(bot: RAG) -> None:
     print("Loading the articles and the model…", file=sys.stderr, flush=True)
     start = time.perf_counter()
     bot.load(progress=True)
-    n = len({c.doc_id for c in bot.index.chunks})
+    n = len(bot.index.doc_ids)
     print(f"Ready in {time.perf_counter() - start:.1f}s ({n} article{'s' * (n != 1)} in {bot.settings.corpus_dir}).",
           file=sys.stderr)
 
@@ -114,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "ingest":
             report = bot.refresh()
             chunks = bot.index.chunks
-            print(f"{len({c.doc_id for c in chunks})} articles, {len(chunks)} chunks in {settings.index_path} "
+            print(f"{len(bot.index.doc_ids)} articles, {len(chunks)} chunks in {settings.index_path} "
                   f"(added {len(report.added)}, changed {len(report.changed)}, removed {len(report.removed)}"
                   + (f"; skipped as unreadable: {', '.join(report.skipped)}" if report.skipped else "")
                   + (f"; rebuilt: {report.rebuilt_because}" if report.rebuilt_because else "") + ")")

@@ -102,6 +102,11 @@ class Index:
                              f"by its file, relative to the corpus folder (e.g. {example!r}).")
         return sorted(i for d in doc_ids for i in self._positions_by_article[d])
 
+    @property
+    def doc_ids(self) -> list[str]:
+        """The indexed articles, each once, in index order."""
+        return list(self._positions_by_article)
+
     @cached_property
     def _positions_by_article(self) -> dict[str, list[int]]:
         positions: dict[str, list[int]] = {}
