@@ -59,6 +59,7 @@ from rag.config import Settings
 from rag.generation import Generator, load_generator
 from rag.prompting import (
     CHECK_PREFIX,
+    MARKERS,
     PREFIX,
     REFUSAL,
     SEARCH_PREFIX,
@@ -298,20 +299,26 @@ class RAG:
             text, cited = REFUSAL, []
         return Judgement(tidy_markers(complete_dates(text, evidence)), cited, confirmation, check_s)
 
-    def _summary(self, question: str, articles: Collection[str], started: float) -> Iterator[str | Answer]:
+    def _summary(self, question: str, history: Sequence[Message], articles: Collection[str],
+                 started: float) -> Iterator[str | Answer]:
         """"What is this article about?": its opening sentences, cited. A news article's lede is its
         own summary, written by the journalist; the model, asked for a fact, declines such requests.
         The article is the one the search is narrowed to or the only one, else the one the
-        question's other words find ("Summarize the article about the library")."""
+        question's other words find ("Summarize the article about the library"), else, in a chat,
+        the one the last answer came from."""
         index = self.index
         scope = list(articles) or index.doc_ids
         topic = words(SUMMARY_REQUEST.sub(" ", question)) - words("article story piece report news")
+        # The last reply, if it cited passages (a refusal, "Which article?" or small talk cites none).
+        last = history[-1] if history else {"role": "user", "content": ""}
+        answered = history[-2:] if last["role"] == "assistant" and MARKERS.search(last["content"]) else []
         passages: list[Passage] = []
-        if len(scope) > 1 and not topic:
+        if len(scope) > 1 and not topic and not answered:
             text = (f"Which article? There are {len(scope)}: name its subject (\"Summarize the article "
                     "about ...\"), or ask about that article only.")
         else:
-            best = scope[0] if len(scope) == 1 else self.retriever.retrieve(question, 1, None, articles)[0].chunk.doc_id
+            query = question if topic else " ".join(strip_markers(m["content"]) for m in answered)
+            best = scope[0] if len(scope) == 1 else self.retriever.retrieve(query, 1, None, articles)[0].chunk.doc_id
             article = index.article_text(best)
             if absent_terms(question, article) or 2 * len(topic & words(article)) < len(topic):
                 text = REFUSAL  # no article on that subject: the nearest one is not it
@@ -345,7 +352,7 @@ class RAG:
                              "don't tell.", [], started)
             return
         if asks_for_summary(question):
-            yield from self._summary(question, articles, started)
+            yield from self._summary(question, history, articles, started)
             return
         # In a chat the question before is often on another article: a question that does not
         # point back is answered as if asked alone (eval/HISTORY.md, "asked as one chat").

@@ -52,6 +52,15 @@ def test_what_an_article_is_about_is_its_opening_cited_and_hello_is_answered(see
     assert two.answer("Summarize the article.").text.startswith("Which article? There are 2")
     assert two.answer("What is the story about the Ardvale library about?").text.startswith(
         "The village of Ardvale opened its first public library on Monday.")
+    # In a chat, "this article" is the one the last answer came from.
+    chat = [{"role": "user", "content": "How many books does it hold?"},
+            {"role": "assistant", "content": "4,200 books [1]."}]
+    assert two.answer("What is this article about?", history=chat).text.startswith("The village of Ardvale")
+    umerov = [{"role": "user", "content": "What did Umerov call the next step?"},
+              {"role": "assistant", "content": "A meeting between Putin and Zelensky [3]."}]
+    assert two.answer("Summarize it.", history=umerov).text.startswith("US President Donald Trump")
+    declined = [*chat[:1], {"role": "assistant", "content": "The articles don't say."}]
+    assert two.answer("What is this article about?", history=declined).text.startswith("Which article?")
 
 
 def test_a_question_the_article_does_not_answer_is_declined(seed_bot):
