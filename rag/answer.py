@@ -40,10 +40,9 @@ from pathlib import Path
 
 from rag import index as index_store
 from rag.checks import (
-    SUMMARY_REQUEST,
     absent_terms,
     answer_form,
-    asks_for_summary,
+    article_request,
     check_citations,
     gives_what_is_set_aside,
     is_hesitant,
@@ -53,6 +52,7 @@ from rag.checks import (
     names_its_subject,
     needs_clear_yes,
     points_back,
+    request_topic,
     words,
 )
 from rag.config import Settings
@@ -68,6 +68,7 @@ from rag.prompting import (
     build_messages,
     build_search_messages,
     complete_dates,
+    format_date,
     passage_evidence,
     prompt_size,
     strip_markers,
@@ -299,35 +300,38 @@ class RAG:
             text, cited = REFUSAL, []
         return Judgement(tidy_markers(complete_dates(text, evidence)), cited, confirmation, check_s)
 
-    def _summary(self, question: str, history: Sequence[Message], articles: Collection[str],
-                 started: float) -> Iterator[str | Answer]:
-        """"What is this article about?": its opening sentences, cited. A news article's lede is its
-        own summary, written by the journalist; the model, asked for a fact, declines such requests.
-        The article is the one the search is narrowed to or the only one, else the one the
-        question's other words find ("Summarize the article about the library"), else, in a chat,
-        the one the last answer came from."""
+    def _about_article(self, question: str, request: str, history: Sequence[Message], articles: Collection[str],
+                       started: float) -> Iterator[str | Answer]:
+        """A request about an article as a whole, answered from it without the model, its opening
+        cited: "What is this article about?" with that opening (a news article's lede is its own
+        summary, written by the journalist; the model, asked for a fact, declines such requests),
+        "When was it published?" with its date. The article is the one the search is narrowed to
+        or the only one, else the one the request's other words find ("Summarize the article about
+        the library"), else, in a chat, the one the last answer came from."""
         index = self.index
         scope = list(articles) or index.doc_ids
-        topic = words(SUMMARY_REQUEST.sub(" ", question)) - words("article story piece report news")
+        topic = request_topic(question)
         # The last reply, if it cited passages (a refusal, "Which article?" or small talk cites none).
         last = history[-1] if history else {"role": "user", "content": ""}
         answered = history[-2:] if last["role"] == "assistant" and MARKERS.search(last["content"]) else []
-        passages: list[Passage] = []
         if len(scope) > 1 and not topic and not answered:
-            text = (f"Which article? There are {len(scope)}: name its subject (\"Summarize the article "
-                    "about ...\"), or ask about that article only.")
+            yield from _told(question, f"Which article? There are {len(scope)}: name its subject (\"Summarize "
+                             "the article about ...\"), or ask about that article only.", [], started)
+            return
+        query = question if topic else " ".join(strip_markers(m["content"]) for m in answered)
+        best = scope[0] if len(scope) == 1 else self.retriever.retrieve(query, 1, None, articles)[0].chunk.doc_id
+        article = index.article_text(best)
+        lede = index.chunks[index.positions([best])[0]]
+        if absent_terms(question, article) or 2 * len(topic & words(article)) < len(topic):
+            text, cited = REFUSAL, []  # no article on that subject: the nearest one is not it
+        elif request == "date":
+            text, cited = (f"{format_date(lede.date)} [1].", [Passage(1, lede, 1.0)]) if lede.date else (
+                "The article gives no date.", [])
         else:
-            query = question if topic else " ".join(strip_markers(m["content"]) for m in answered)
-            best = scope[0] if len(scope) == 1 else self.retriever.retrieve(query, 1, None, articles)[0].chunk.doc_id
-            article = index.article_text(best)
-            if absent_terms(question, article) or 2 * len(topic & words(article)) < len(topic):
-                text = REFUSAL  # no article on that subject: the nearest one is not it
-            else:
-                lede = index.chunks[index.positions([best])[0]]
-                passages = [Passage(1, lede, 1.0)]
-                body = " ".join(lede.text.split())
-                text = f"{body[:-1]} [1]{body[-1]}" if body[-1] in ".!?" else f"{body} [1]"
-        yield from _told(question, text, passages, started)
+            body = " ".join(lede.text.split())
+            text = f"{body[:-1]} [1]{body[-1]}" if body[-1] in ".!?" else f"{body} [1]"
+            cited = [Passage(1, lede, 1.0)]
+        yield from _told(question, text, cited, started)
 
     def stream(
         self, question: str, *, history: Sequence[Message] | None = None, top_k: int | None = None,
@@ -351,8 +355,9 @@ class RAG:
                              "or did what, when, where, how many), citing their passages, and say so when they "
                              "don't tell.", [], started)
             return
-        if asks_for_summary(question):
-            yield from self._summary(question, history, articles, started)
+        request = article_request(question)
+        if request:  # "What is this article about?", "When was it published?"
+            yield from self._about_article(question, request, history, articles, started)
             return
         # In a chat the question before is often on another article: a question that does not
         # point back is answered as if asked alone (eval/HISTORY.md, "asked as one chat").

@@ -145,12 +145,23 @@ def support(claim: str, question: str, passage_text: str) -> float:
     return len(new & said) / len(new)
 
 
+# Requests about an article as a whole, answered from the article itself, not from a fact in it.
 # "Summarize the article", "What is this story about?", "the gist of the story", "tl;dr"; not
 # "the main point of contention", a fact.
 _ARTICLE = r"(?:this|the) (?:article|story|piece|report|news)"
 SUMMARY_REQUEST = re.compile(
     rf"\b(?:summar(?:y|i[sz]e)|tl;? ?dr|(?:gist|main points) of {_ARTICLE}|what(?:'s| is) {_ARTICLE}"
     r"(?: \w+)? about)\b", re.IGNORECASE)
+# "When was this article published?", "What date is the story from?": the article's own date (asked,
+# the model gave the day of an interview the article mentions); not "When was the report published?",
+# often a report the article is about.
+_THE_ARTICLE = r"(?:this|the) (?:article|story|piece)"
+DATE_REQUEST = re.compile(
+    rf"\b(?:when|what date|what day) (?:was|is) {_THE_ARTICLE}\b(?=.*\b(?:published|written|dated|from)\b)"
+    rf"|\bwhat(?:'s| is) the (?:publication )?date of {_THE_ARTICLE}\b(?!['’])", re.IGNORECASE)
+# What such a request says besides naming its article ("Summarize the article about the library").
+_REQUEST_WORDS = ("summarize summarise summary tl dr gist main key points article story piece report news "
+                  "published written dated date day publication give me you please can could tell short brief")
 
 
 # "Hello", "Thanks!", "What can you do?": nothing asked about the articles.
@@ -163,9 +174,16 @@ def is_small_talk(question: str) -> bool:
     return bool(_SMALL_TALK.fullmatch(question.strip()))
 
 
-def asks_for_summary(question: str) -> bool:
-    """Whether the question asks what an article says as a whole, not for a fact in it."""
-    return bool(SUMMARY_REQUEST.search(question))
+def article_request(question: str) -> str | None:
+    """"date" or "summary" for a request about an article as a whole, else None (a question)."""
+    if DATE_REQUEST.search(question):
+        return "date"
+    return "summary" if SUMMARY_REQUEST.search(question) else None
+
+
+def request_topic(question: str) -> set[str]:
+    """The words of a request about an article that say which article: {"ardval", "librari"}."""
+    return words(question) - words(_REQUEST_WORDS)
 
 
 def asked_words(question: str) -> set[str]:

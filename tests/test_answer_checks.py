@@ -9,9 +9,9 @@ from rag.answer import clean_history, clean_question
 from rag.checks import (
     absent_terms,
     answers_the_kind,
+    article_request,
     asked_periods,
     asked_words,
-    asks_for_summary,
     check_citations,
     gives_what_is_set_aside,
     is_hesitant,
@@ -21,6 +21,7 @@ from rag.checks import (
     needs_clear_yes,
     parse_markers,
     points_back,
+    request_topic,
     states_the_specifics,
     words,
 )
@@ -348,13 +349,18 @@ def test_questions_are_cleaned_or_refused_with_a_message():
         clean_question("x" * 100_000, 2000)
 
 
-def test_a_request_for_what_an_article_says_is_told_from_a_question_about_a_fact():
+def test_a_request_about_an_article_as_a_whole_is_told_from_a_question_about_a_fact():
     for request in ("What is this article about?", "Summarise it", "Give me the gist of the story about Trump.",
                     "tl;dr", "What's the news about?"):
-        assert asks_for_summary(request), request
+        assert article_request(request) == "summary", request
+    for request in ("When was this article published?", "What date is the story from?",
+                    "What's the date of the article?", "When was the article about the library written?"):
+        assert article_request(request) == "date", request
+    assert request_topic("Can you summarize the article about the Ardvale library, please?") == {"ardval", "librari"}
     for question in ("What was the main point of contention?", "What is the gist of his plan?",
-                     "What was the meeting about?"):
-        assert not asks_for_summary(question), question
+                     "What was the meeting about?", "When was the report published?",
+                     "What is the date of the article's ceremony?"):
+        assert article_request(question) is None, question
     for chat in ("Hello", "hi!", "Thanks!", "Thank you very much.", "What can you do?"):
         assert is_small_talk(chat), chat
     for question in ("Hello, who won the match?", "Who thanked the volunteers?", "Help for whom?"):

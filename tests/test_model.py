@@ -1,5 +1,6 @@
 """End to end with the real default model and real embeddings (no stubs)."""
 
+import datetime as dt
 import os
 import pty
 import select
@@ -43,7 +44,10 @@ def test_what_an_article_is_about_is_its_opening_cited_and_hello_is_answered(see
     assert result.text.startswith("US President Donald Trump will hold a phone call with Russia's Vladimir Putin")
     assert result.text.endswith("[1].") and [c.n for c in result.citations] == [1]
     assert result.citations[0].start == 0 and result.citations[0].text in SEED.read_text()
+    assert seed_bot.answer("Can you summarize this for me?").text == result.text  # "you", "me" name no article
     assert seed_bot.answer("Summarize the article about the Mars landing.").refused  # no such article
+    published = seed_bot.answer("When was this article published?")  # not the interview's Sunday in it
+    assert published.text == "Monday 19 May 2025 [1]." and published.citations[0].date == dt.date(2025, 5, 19)
     hello = seed_bot.answer("Hello!")  # what can be asked, not "The articles don't say."
     assert hello.text.startswith("I answer questions about the 1 article here") and not hello.citations
     (seed_corpus / "library.txt").write_text(" date 2025-06-02 The village of Ardvale opened its first public library "
@@ -59,6 +63,7 @@ def test_what_an_article_is_about_is_its_opening_cited_and_hello_is_answered(see
     umerov = [{"role": "user", "content": "What did Umerov call the next step?"},
               {"role": "assistant", "content": "A meeting between Putin and Zelensky [3]."}]
     assert two.answer("Summarize it.", history=umerov).text.startswith("US President Donald Trump")
+    assert two.answer("What date is the story about the library from?").text == "Monday 2 June 2025 [1]."
     declined = [*chat[:1], {"role": "assistant", "content": "The articles don't say."}]
     assert two.answer("What is this article about?", history=declined).text.startswith("Which article?")
 
