@@ -53,6 +53,7 @@ from rag.checks import (
     needs_clear_yes,
     points_back,
     request_topic,
+    role_question,
     words,
 )
 from rag.config import Settings
@@ -363,13 +364,14 @@ class RAG:
         # point back is answered as if asked alone (eval/HISTORY.md, "asked as one chat").
         if not points_back(question):
             history = []
+        asked, question = question, role_question(question)  # "Who is Umerov?": his job or title
         found = self._search(question, history, s.top_k, articles)
         passages = found.passages
         retrieved = time.perf_counter()
         if found.declined:
             yield REFUSAL
             took = time.perf_counter() - started
-            yield Answer(question, REFUSAL, [], passages, Timings(retrieved - started, took, took,
+            yield Answer(asked, REFUSAL, [], passages, Timings(retrieved - started, took, took,
                                                                   search_sentence_s=found.sentence_s),
                          refused=True, search_sentence=found.sentence)
             return
@@ -407,7 +409,7 @@ class RAG:
         timings = Timings(retrieved - started, (first_token or done) - started, done - started,
                           prompt_size(messages, generator.count_tokens), pieces, generated - (first_token or generated),
                           judged.check_s, found.sentence_s)
-        yield Answer(question, judged.text, citations, passages, timings, refused=not judged.cited, raw=raw,
+        yield Answer(asked, judged.text, citations, passages, timings, refused=not judged.cited, raw=raw,
                      refusal_probability=refusal_odds.probability, confirmation=judged.confirmation,
                      search_sentence=found.sentence)
 

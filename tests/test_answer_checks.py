@@ -22,6 +22,7 @@ from rag.checks import (
     parse_markers,
     points_back,
     request_topic,
+    role_question,
     states_the_specifics,
     words,
 )
@@ -88,6 +89,18 @@ def test_wrong_or_invalid_marker_moves_to_the_supporting_passage():
     for raw in ("A meeting between Putin and Zelensky [1].", "A meeting between Putin and Zelensky [7].",
                 "A meeting between Putin and Zelensky."):
         assert check_citations(raw, QUESTION, PASSAGES) == ("A meeting between Putin and Zelensky [2].", [2])
+
+    # an initial is no sentence's end: the answer is not split into "U [1]." and "President Joe Biden [1]."
+    biden = [_passage(1, "The deal was signed by U. S. President Joe Biden in Washington.")]
+    assert check_citations("U. S. President Joe Biden [1].", "Who signed the deal?", biden) == (
+        "U. S. President Joe Biden [1].", [1])
+
+
+def test_who_someone_is_is_asked_as_their_job_or_title():
+    assert role_question("Who is Umerov?") == "What is Umerov's job or title?"
+    assert role_question("who was JD Vance") == "What was JD Vance's job or title?"
+    for question in ("Who is the chief executive of Brightwave?", "Who is she?", "Who is Umerov and what did he say?"):
+        assert role_question(question) == question
 
 
 def test_a_marker_moves_to_a_passage_that_supports_the_sentence_much_better():

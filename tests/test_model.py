@@ -68,6 +68,11 @@ def test_what_an_article_is_about_is_its_opening_cited_and_hello_is_answered(see
     assert two.answer("What is this article about?", history=declined).text.startswith("Which article?")
 
 
+def test_who_someone_is_is_answered_with_their_job(seed_bot):
+    result = seed_bot.answer("Who is Umerov?")  # asked as it is, "Rustem Umerov [1]."
+    assert result.text.startswith("Defence Minister") and result.question == "Who is Umerov?"
+
+
 def test_a_question_the_article_does_not_answer_is_declined(seed_bot):
     result = seed_bot.answer("How long did the phone call between Trump and Putin last?")
     assert result.refused and result.text == "The articles don't say." and result.citations == []
