@@ -44,6 +44,7 @@ from rag.checks import (
     answer_form,
     article_request,
     check_citations,
+    collection_request,
     gives_what_is_set_aside,
     is_hesitant,
     is_refusal,
@@ -185,6 +186,12 @@ def _told(question: str, text: str, passages: list[Passage], started: float) -> 
     took = time.perf_counter() - started
     yield text
     yield Answer(question, text, citations, passages, Timings(took, took, took), refused=not citations)
+
+
+def _cited(text: str, n: int) -> str:
+    """A passage's text as an answer citing it: "Renworth welcomed a record 5.9 million visitors [1]."."""
+    body = " ".join(text.split())
+    return f"{body[:-1]} [{n}]{body[-1]}" if body[-1] in ".!?" else f"{body} [{n}]"
 
 
 class RAG:
@@ -329,10 +336,40 @@ class RAG:
             text, cited = (f"{format_date(lede.date)} [1].", [Passage(1, lede, 1.0)]) if lede.date else (
                 "The article gives no date.", [])
         else:
-            body = " ".join(lede.text.split())
-            text = f"{body[:-1]} [1]{body[-1]}" if body[-1] in ".!?" else f"{body} [1]"
-            cited = [Passage(1, lede, 1.0)]
+            text, cited = _cited(lede.text, 1), [Passage(1, lede, 1.0)]
         yield from _told(question, text, cited, started)
+
+    def _about_collection(self, question: str, request: str, topic: str, articles: Collection[str],
+                          started: float) -> Iterator[str | Answer]:
+        """A question about the articles together, answered from the index without the model: how
+        many there are, the latest one (its opening, cited), or which mention something: those
+        holding all its words (stemmed), the latest first, each cited by its passage holding most
+        of them. A mention is a matter of words, so it is counted, not left to a search's guess."""
+        index = self.index
+        scope = list(articles) or index.doc_ids
+        ledes = {d: index.chunks[index.positions([d])[0]] for d in scope}
+        latest_first = sorted(scope, key=lambda d: ledes[d].date or dt.date.min, reverse=True)
+        passages: list[Passage] = []
+        if request == "count":
+            dates = sorted(c.date for c in ledes.values() if c.date)
+            span = f", dated {dates[0]:%-d %B %Y} to {dates[-1]:%-d %B %Y}" if dates and dates[0] != dates[-1] else ""
+            text = f"There {'is 1 article' if len(scope) == 1 else f'are {len(scope)} articles'}{span}."
+        elif request == "latest":
+            lede = ledes[latest_first[0]]
+            passages = [Passage(1, lede, 1.0)]
+            text = f"The latest article{f', of {format_date(lede.date)}' if lede.date else ''}: {_cited(lede.text, 1)}"
+        else:
+            wanted = words(topic)
+            found = [d for d in latest_first if wanted <= words(index.article_text(d))] if wanted else []
+            listed = self.settings.listed_articles
+            for n, d in enumerate(found[:listed], 1):
+                chunks = [index.chunks[i] for i in index.positions([d])]
+                passages.append(Passage(n, max(chunks, key=lambda c: len(wanted & words(c.text))), 1.0))
+            titles = "; ".join(f"{p.chunk.title} [{p.n}]" for p in passages)
+            more = f"; and {len(found) - listed} more" if len(found) > listed else ""
+            text = (f"{len(found)} articles mention {topic}, the latest first: {titles}{more}." if len(found) > 1
+                    else f"1 article mentions {topic}: {titles}." if found else f"No article mentions {topic}.")
+        yield from _told(question, text, passages, started)
 
     def stream(
         self, question: str, *, history: Sequence[Message] | None = None, top_k: int | None = None,
@@ -359,6 +396,9 @@ class RAG:
         request = article_request(question)
         if request:  # "What is this article about?", "When was it published?"
             yield from self._about_article(question, request, history, articles, started)
+            return
+        if collection := collection_request(question):  # "Which articles mention a strike?"
+            yield from self._about_collection(question, *collection, articles, started)
             return
         # In a chat the question before is often on another article: a question that does not
         # point back is answered as if asked alone (eval/HISTORY.md, "asked as one chat").

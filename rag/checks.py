@@ -164,6 +164,29 @@ DATE_REQUEST = re.compile(
 _REQUEST_WORDS = ("summarize summarise summary tl dr gist main key points article story piece report news "
                   "published written dated date day publication give me you please can could tell short brief")
 
+# Questions about the articles together, not a fact in one: "Which articles mention a strike?", "Is
+# there anything about football?", "How many articles are there?", "What is the latest news?".
+_ARTICLES = r"(?:articles?|stories|story|news|reports?|pieces?)"
+_WHICH_MENTION = re.compile(
+    rf"\s*(?:(?:which|what) {_ARTICLES}|do(?:es)? any {_ARTICLES}|(?:find|list|show)(?: me)?(?: the| all)? {_ARTICLES}"
+    rf"|(?:is|are) there (?:any(?:thing)?|an?|some)?(?: {_ARTICLES})?)(?: that| which)?"
+    r" (?:mentions?|mentioning|(?:are|is) about|about|on|talks? about|covers?|covering|discuss(?:es)?|refers? to)"
+    r" (?P<topic>.+?)[\s?.!]*", re.IGNORECASE)
+_HOW_MANY_ARTICLES = re.compile(
+    rf"\s*how many {_ARTICLES} (?:are there|do you have|have you got|are (?:here|indexed))[\s?.!]*", re.IGNORECASE)
+_LATEST_ARTICLES = re.compile(
+    rf"\s*(?:what(?:'s| is| are) (?:the )?(?:latest|newest|most recent) {_ARTICLES}|what's new)[\s?.!]*", re.IGNORECASE)
+
+
+def collection_request(question: str) -> tuple[str, str] | None:
+    """("mentions", "a strike"), ("count", "") or ("latest", "") for a question about the articles
+    together, else None."""
+    if mentions := _WHICH_MENTION.fullmatch(question):
+        return "mentions", mentions["topic"]
+    if _HOW_MANY_ARTICLES.fullmatch(question):
+        return "count", ""
+    return ("latest", "") if _LATEST_ARTICLES.fullmatch(question) else None
+
 
 # "Hello", "Thanks!", "What can you do?": nothing asked about the articles.
 _SMALL_TALK = re.compile(

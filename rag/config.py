@@ -74,6 +74,7 @@ class Settings:
     search_sentence_tokens: int = field(default_factory=lambda: _env_number("RAG_SEARCH_SENTENCE_TOKENS", 48, int))
     max_question_chars: int = 2000
     history_turns: int = 2  # earlier question/answer pairs shown to the model
+    listed_articles: int = 5  # "Which articles mention a strike?": the latest this many, cited, and a count of the rest
 
     def __post_init__(self) -> None:
         # Paths may come in as strings from callers.

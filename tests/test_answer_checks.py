@@ -13,6 +13,7 @@ from rag.checks import (
     asked_periods,
     asked_words,
     check_citations,
+    collection_request,
     gives_what_is_set_aside,
     is_hesitant,
     is_small_talk,
@@ -374,6 +375,13 @@ def test_a_request_about_an_article_as_a_whole_is_told_from_a_question_about_a_f
                      "What was the meeting about?", "When was the report published?",
                      "What is the date of the article's ceremony?"):
         assert article_request(question) is None, question
+    for question, request in (("Which articles mention a strike?", ("mentions", "a strike")),
+                              ("Is there anything about football?", ("mentions", "football")),
+                              ("How many articles are there?", ("count", "")),
+                              ("What's the latest news?", ("latest", ""))):
+        assert collection_request(question) == request, question
+    for question in ("Is there a ceasefire?", "Are there talks on Monday?", "Which reports say prices rose?"):
+        assert collection_request(question) is None, question
     for chat in ("Hello", "hi!", "Thanks!", "Thank you very much.", "What can you do?"):
         assert is_small_talk(chat), chat
     for question in ("Hello, who won the match?", "Who thanked the volunteers?", "Help for whom?"):

@@ -68,6 +68,26 @@ def test_what_an_article_is_about_is_its_opening_cited_and_hello_is_answered(see
     assert two.answer("What is this article about?", history=declined).text.startswith("Which article?")
 
 
+def test_questions_about_the_articles_together_are_answered_from_the_index(tmp_path, seed_corpus):
+    (seed_corpus / "library.txt").write_text(" date 2025-06-02 The village of Ardvale opened its first public library "
+                                             "on Monday. The librarian, Moira Quinlan, said it holds 4,200 books.")
+    two = RAG(corpus_dir=seed_corpus, index_dir=tmp_path / "index")
+    assert two.answer("How many articles are there?").text == "There are 2 articles, dated 19 May 2025 to 2 June 2025."
+    latest = two.answer("What is the latest news?")
+    assert latest.text.startswith("The latest article, of Monday 2 June 2025: The village of Ardvale opened")
+    mentions = two.answer("Which articles mention a library?")
+    assert mentions.text.startswith("1 article mentions a library: The village of Ardvale")
+    assert mentions.text.endswith("[1].")
+    assert [c.doc_id for c in mentions.citations] == ["library.txt"]
+    both = two.answer("Is there anything about Monday?")  # the latest first, each cited by its passage saying it
+    assert both.text.startswith("2 articles mention Monday, the latest first: The village of Ardvale")
+    assert [c.doc_id for c in both.citations] == ["library.txt", SEED.name]
+    assert all("Monday" in c.text for c in both.citations)
+    assert two.answer("Do any articles mention Mars?").text == "No article mentions Mars."
+    narrowed = two.answer("Which articles mention a library?", articles=[SEED.name])
+    assert narrowed.text == "No article mentions a library."
+
+
 def test_who_someone_is_is_answered_with_their_job(seed_bot):
     result = seed_bot.answer("Who is Umerov?")  # asked as it is, "Rustem Umerov [1]."
     assert result.text.startswith("Defence Minister") and result.question == "Who is Umerov?"
