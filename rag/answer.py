@@ -50,6 +50,7 @@ from rag.checks import (
     is_refusal,
     is_small_talk,
     misses_the_question,
+    named_person,
     names_its_subject,
     needs_clear_yes,
     points_back,
@@ -404,7 +405,8 @@ class RAG:
         # point back is answered as if asked alone (eval/HISTORY.md, "asked as one chat").
         if not points_back(question):
             history = []
-        asked, question = question, role_question(question)  # "Who is Umerov?": his job or title
+        # "Who is Umerov?": his job or title; "What did he say?" after him: what Umerov said.
+        asked, question = question, named_person(role_question(question), history)
         found = self._search(question, history, s.top_k, articles)
         passages = found.passages
         retrieved = time.perf_counter()

@@ -225,6 +225,28 @@ def points_back(question: str) -> bool:
     return bool(_POINTS_BACK.search(question)) or len(_QUESTION_WORD.findall(question)) <= 3
 
 
+_PERSON = re.compile(r"\b(?:he|she|him|his)\b", re.IGNORECASE)
+# A person as an answer names one: "Defence Minister Rustem Umerov", "Nadia Kovacs", "JD Vance".
+_NAME = re.compile(r"[A-Z][\w'’.-]*(?: (?:[A-Z][\w'’.-]*|of|de|van|von|al|bin))*")
+
+
+def named_person(question: str, history: Sequence[Message]) -> str:
+    """"What did he say?" after "Who is Umerov?" answered "Defence Minister Rustem Umerov [1]."
+    asked as "What did Defence Minister Rustem Umerov say?". Shown the conversation, the model took
+    "he" for Trump, named in a passage, and the answer check, which sees the question alone,
+    confirmed it. Only after a "Who ...?" answered with a name ("Keith Whitaker, a digger driver"
+    gives "Keith Whitaker"): after "Where ...?" a name is a place, and "Ukrainian President
+    Volodymyr Zelensky and NATO officials" is not one person; and only in a question that names
+    no one else "he" could be."""
+    if (len(history) < 2 or not re.match(r"\s*who\b", history[-2]["content"], re.IGNORECASE)
+            or names_its_subject(question)):  # "Who else did Trump say he would call?": Trump
+        return question
+    name = strip_markers(history[-1]["content"]).split(",")[0].strip(" .")
+    if not _NAME.fullmatch(name):
+        return question
+    return _PERSON.sub(lambda m: f"{name}'s" if m[0].lower() == "his" else name, question)
+
+
 def names_its_subject(question: str) -> bool:
     """Whether the question names something of its own: a capitalised word after its first (not "I")."""
     return any(word[0].isupper() and word != "I" for word in _QUESTION_WORD.findall(question)[1:])

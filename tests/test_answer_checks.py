@@ -18,6 +18,7 @@ from rag.checks import (
     is_hesitant,
     is_small_talk,
     misses_the_question,
+    named_person,
     names_its_subject,
     needs_clear_yes,
     parse_markers,
@@ -102,6 +103,22 @@ def test_who_someone_is_is_asked_as_their_job_or_title():
     assert role_question("who was JD Vance") == "What was JD Vance's job or title?"
     for question in ("Who is the chief executive of Brightwave?", "Who is she?", "Who is Umerov and what did he say?"):
         assert role_question(question) == question
+
+
+def test_he_or_she_after_a_who_question_answered_with_a_name_is_that_person():
+    def chat(question: str, answer: str) -> list[dict]:
+        return [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+    assert named_person("What did he say?", chat("Who is Umerov?", "Defence Minister Rustem Umerov [1].")) == (
+        "What did Defence Minister Rustem Umerov say?")
+    assert named_person("Who was his running mate?", chat("Who led?", "Prabowo Subianto, a former general [1].")) == (
+        "Who was Prabowo Subianto's running mate?")
+    for question, history in (
+        ("What did he say there?", chat("Where did they meet?", "Istanbul [1].")),  # a place
+        ("What did he hope for?", chat("Who did Trump call?", "Zelensky and NATO officials [1].")),  # not one person
+        ("What did he say?", chat("Who won?", "The articles don't say.")),
+        ("Who else did Trump say he would call?", chat("Who will Trump call?", "Russia's Vladimir Putin [1].")),
+    ):
+        assert named_person(question, history) == question
 
 
 def test_a_marker_moves_to_a_passage_that_supports_the_sentence_much_better():

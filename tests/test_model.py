@@ -88,9 +88,12 @@ def test_questions_about_the_articles_together_are_answered_from_the_index(tmp_p
     assert narrowed.text == "No article mentions a library."
 
 
-def test_who_someone_is_is_answered_with_their_job(seed_bot):
+def test_who_someone_is_is_answered_with_their_job_and_he_is_that_person(seed_bot):
     result = seed_bot.answer("Who is Umerov?")  # asked as it is, "Rustem Umerov [1]."
     assert result.text.startswith("Defence Minister") and result.question == "Who is Umerov?"
+    chat = [{"role": "user", "content": result.question}, {"role": "assistant", "content": result.text}]
+    said = seed_bot.answer("What did he say?", history=chat)  # not Trump's words, from another passage
+    assert "meeting between Putin and Zelensky" in said.text, said.text
 
 
 def test_a_question_the_article_does_not_answer_is_declined(seed_bot):
