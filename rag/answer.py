@@ -56,6 +56,7 @@ from rag.checks import (
     points_back,
     request_topic,
     role_question,
+    unmentioned,
     words,
 )
 from rag.config import Settings
@@ -256,6 +257,17 @@ class RAG:
         """The whole text of the passages' articles, each once."""
         return "\n".join(self.index.article_text(d) for d in dict.fromkeys(p.chunk.doc_id for p in passages))
 
+    def _declined(self, question: str, articles: Collection[str]) -> str:
+        """The reply to a question naming what its passages' articles don't: which name no article
+        asked about has ('The articles don't mention "Umerv" (did you mean "Umerov"?).'), else
+        REFUSAL (another article may have it, and the search missed it; or a rank is missing)."""
+        scope = list(articles) or self.index.doc_ids
+        names = unmentioned(question, "\n".join(self.index.article_text(d) for d in scope))
+        if not names:
+            return REFUSAL
+        return "The articles don't mention " + " or ".join(
+            f'"{name}"' + (f' (did you mean "{near}"?)' if near else "") for name, near in names) + "."
+
     def _search(self, question: str, history: Sequence[Message], top_k: int,
                 articles: Collection[str]) -> Search:
         """The question's passages, and whether it is declined before the model answers."""
@@ -392,7 +404,8 @@ class RAG:
             n = len(articles) or len(self.index.doc_ids)
             yield from _told(question, f"I answer questions about the {n} article{'s' * (n != 1)} here (who said "
                              "or did what, when, where, how many), citing their passages, and say so when they "
-                             "don't tell.", [], started)
+                             "don't tell. Ask also what an article is about, or which articles mention something.",
+                             [], started)
             return
         request = article_request(question)
         if request:  # "What is this article about?", "When was it published?"
@@ -411,9 +424,10 @@ class RAG:
         passages = found.passages
         retrieved = time.perf_counter()
         if found.declined:
-            yield REFUSAL
+            text = self._declined(question, articles)
+            yield text
             took = time.perf_counter() - started
-            yield Answer(asked, REFUSAL, [], passages, Timings(retrieved - started, took, took,
+            yield Answer(asked, text, [], passages, Timings(retrieved - started, took, took,
                                                                   search_sentence_s=found.sentence_s),
                          refused=True, search_sentence=found.sentence)
             return

@@ -22,6 +22,7 @@ number or a date (`answer_form`).
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
@@ -78,6 +79,7 @@ _DATED = re.compile(rf"\b(?:{'|'.join([*MONTHS, *(d.title() for d in WEEKDAYS)])
 _PERCENTAGE = re.compile(r"\d[\d,.]*\s*(?:%|per ?cent)", re.IGNORECASE)
 _ANSWER_KIND = re.compile(r"\b(?:which|what)\s+(?:(?:kind|type|sort)\s+of\s+)?[a-z]+", re.IGNORECASE)
 _QUESTION_WORD = re.compile(r"[\w'’-]+")
+_CAPITALISED = re.compile(r"\b[A-Z][\w'’-]+")
 # Words by which a question leans on the conversation before it ("How old is she?", "What was hit
 # there?", "And who else?").
 _POINTS_BACK = re.compile(r"\b(?:he|she|it|they|him|her|his|hers|its|their|them|there|then|that|those|this|"
@@ -333,6 +335,20 @@ def absent_terms(question: str, articles: str) -> list[str]:
             if not all(any(_spells(part, k) for k in known) for part in parts):
                 missing.append(word)
     return missing
+
+
+def unmentioned(question: str, articles: str) -> list[tuple[str, str | None]]:
+    """The question's names that the articles lack, as the question writes them ("Tavira Bay"), each
+    with the nearest name the articles have when it looks misspelt ("Umerv": "Umerov")."""
+    missing = {re.sub(r"['’]s$", "", w) for w in absent_terms(question, articles) if w[:1].isupper()}
+    rest = question.split(None, 1)[1] if len(question.split(None, 1)) > 1 else ""  # its first word is no name
+    found: list[tuple[str, str | None]] = []
+    for run in re.findall(r"[A-Z][\w'’-]*(?: [A-Z][\w'’-]*)*", rest):
+        run = re.sub(r"['’]s\b", "", run)
+        if missing & set(run.split()):
+            near = [] if " " in run else difflib.get_close_matches(run, set(_CAPITALISED.findall(articles)), 1, 0.75)
+            found.append((run, near[0] if near else None))
+    return found
 
 
 def _as_ordinal(word: str) -> str:

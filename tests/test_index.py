@@ -259,8 +259,10 @@ def test_a_question_naming_what_no_article_mentions_is_declined_without_the_mode
     bot = RAG(corpus_dir=corpus, index_dir=tmp_path / "i")
     monkeypatch.setattr(bot, "load_model", lambda: pytest.fail("the model was asked"))
     result = bot.answer("How many people were evacuated after the earthquake in Tavira Bay?")
-    assert result.refused and result.text == "The articles don't say." and not result.citations
+    assert result.refused and result.text == 'The articles don\'t mention "Tavira Bay".' and not result.citations
     assert result.passages  # what was searched stays visible
+    misspelt = bot.answer("How many people left their homes near Selbby?")
+    assert misspelt.refused and misspelt.text == 'The articles don\'t mention "Selbby" (did you mean "Selby"?).'
 
 
 def test_cli_lists_the_articles_a_question_can_be_narrowed_to(tmp_path, capsys):
