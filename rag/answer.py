@@ -326,9 +326,9 @@ class RAG:
         """A request about an article as a whole, answered from it without the model, its opening
         cited: "What is this article about?" with that opening (a news article's lede is its own
         summary, written by the journalist; the model, asked for a fact, declines such requests),
-        "When was it published?" with its date. The article is the one the search is narrowed to
-        or the only one, else the one the request's other words find ("Summarize the article about
-        the library"), else, in a chat, the one the last answer came from."""
+        "When was this article published?" with its date. The article is the one the search is
+        narrowed to or the only one, else the one the request's other words find ("Summarize the
+        article about the library"), else, in a chat, the one the last answer came from."""
         index = self.index
         scope = list(articles) or index.doc_ids
         topic = request_topic(question)
@@ -408,7 +408,7 @@ class RAG:
                              [], started)
             return
         request = article_request(question)
-        if request:  # "What is this article about?", "When was it published?"
+        if request:  # "What is this article about?", "When was this article published?"
             yield from self._about_article(question, request, history, articles, started)
             return
         if collection := collection_request(question):  # "Which articles mention a strike?"
