@@ -355,33 +355,36 @@ class RAG:
     def _about_collection(self, question: str, request: str, topic: str, articles: Collection[str],
                           started: float) -> Iterator[str | Answer]:
         """A question about the articles together, answered from the index without the model: how
-        many there are, the latest one (its opening, cited), or which mention something: those
+        many there are, the latest one (on a topic or not), or which mention something: those
         holding all its words (stemmed), the latest first, each cited by its passage holding most
-        of them. A mention is a matter of words, so it is counted, not left to a search's guess."""
+        of them (its opening when no topic is given). A mention is a matter of words, so it is
+        counted, not left to a search's guess."""
         index = self.index
         scope = list(articles) or index.doc_ids
         ledes = {d: index.chunks[index.positions([d])[0]] for d in scope}
         latest_first = sorted(scope, key=lambda d: ledes[d].date or dt.date.min, reverse=True)
-        passages: list[Passage] = []
         if request == "count":
             dates = sorted(c.date for c in ledes.values() if c.date)
             span = f", dated {dates[0]:%-d %B %Y} to {dates[-1]:%-d %B %Y}" if dates and dates[0] != dates[-1] else ""
             text = f"There {'is 1 article' if len(scope) == 1 else f'are {len(scope)} articles'}{span}."
+            yield from _told(question, text, [], started)
+            return
+        wanted = words(topic)
+        found = [d for d in latest_first if not topic or wanted <= words(index.article_text(d))]
+        shown = found[:1] if request == "latest" else found[: self.settings.listed_articles]
+        passages = [Passage(n, max((index.chunks[i] for i in index.positions([d])),
+                                   key=lambda c: len(wanted & words(c.text))), 1.0) for n, d in enumerate(shown, 1)]
+        if not found:
+            text = f"No article mentions {topic}."
         elif request == "latest":
-            lede = ledes[latest_first[0]]
-            passages = [Passage(1, lede, 1.0)]
-            text = f"The latest article{f', of {format_date(lede.date)}' if lede.date else ''}: {_cited(lede.text, 1)}"
+            first = passages[0].chunk
+            text = (f"The latest article{f' mentioning {topic}' if topic else ''}"
+                    f"{f', of {format_date(first.date)}' if first.date else ''}: {_cited(first.text, 1)}")
         else:
-            wanted = words(topic)
-            found = [d for d in latest_first if wanted <= words(index.article_text(d))] if wanted else []
-            listed = self.settings.listed_articles
-            for n, d in enumerate(found[:listed], 1):
-                chunks = [index.chunks[i] for i in index.positions([d])]
-                passages.append(Passage(n, max(chunks, key=lambda c: len(wanted & words(c.text))), 1.0))
             titles = "; ".join(f"{p.chunk.title} [{p.n}]" for p in passages)
-            more = f"; and {len(found) - listed} more" if len(found) > listed else ""
+            more = f"; and {len(found) - len(shown)} more" if len(found) > len(shown) else ""
             text = (f"{len(found)} articles mention {topic}, the latest first: {titles}{more}." if len(found) > 1
-                    else f"1 article mentions {topic}: {titles}." if found else f"No article mentions {topic}.")
+                    else f"1 article mentions {topic}: {titles}.")
         yield from _told(question, text, passages, started)
 
     def stream(

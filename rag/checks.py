@@ -167,7 +167,8 @@ _REQUEST_WORDS = ("summarize summarise summary tl dr gist main key points articl
                   "published written dated date day publication give me you please can could tell short brief")
 
 # Questions about the articles together, not a fact in one: "Which articles mention a strike?", "Is
-# there anything about football?", "How many articles are there?", "What is the latest news?".
+# there anything about football?", "How many articles are there?", "What is the latest news?",
+# "What's the latest on the ceasefire talks?"; not "What is the latest figure for inflation?".
 _ARTICLES = r"(?:articles?|stories|story|news|reports?|pieces?)"
 _WHICH_MENTION = re.compile(
     rf"\s*(?:(?:which|what) {_ARTICLES}|do(?:es)? any {_ARTICLES}|(?:find|list|show)(?: me)?(?: the| all)? {_ARTICLES}"
@@ -177,17 +178,23 @@ _WHICH_MENTION = re.compile(
 _HOW_MANY_ARTICLES = re.compile(
     rf"\s*how many {_ARTICLES} (?:are there|do you have|have you got|are (?:here|indexed))[\s?.!]*", re.IGNORECASE)
 _LATEST_ARTICLES = re.compile(
-    rf"\s*(?:what(?:'s| is| are) (?:the )?(?:latest|newest|most recent) {_ARTICLES}|what's new)[\s?.!]*", re.IGNORECASE)
+    rf"\s*(?:what(?:'s| is| are) (?:the )?(?:latest|newest|most recent)(?: {_ARTICLES})?|what's new)"
+    r"(?: (?:on|about|with|in) (?P<topic>.+?))?[\s?.!]*", re.IGNORECASE)
 
 
 def collection_request(question: str) -> tuple[str, str] | None:
-    """("mentions", "a strike"), ("count", "") or ("latest", "") for a question about the articles
-    together, else None."""
-    if mentions := _WHICH_MENTION.fullmatch(question):
-        return "mentions", mentions["topic"]
+    """("mentions", "a strike"), ("count", ""), ("latest", "") or ("latest", "the ceasefire talks") for
+    a question about the articles together, else None."""
     if _HOW_MANY_ARTICLES.fullmatch(question):
         return "count", ""
-    return ("latest", "") if _LATEST_ARTICLES.fullmatch(question) else None
+    if mentions := _WHICH_MENTION.fullmatch(question):
+        request = "mentions", mentions["topic"]
+    elif latest := _LATEST_ARTICLES.fullmatch(question):
+        request = "latest", latest["topic"] or ""
+    else:
+        return None
+    # "Which articles mention it?" names nothing to look for: a question on the conversation.
+    return request if not request[1] or words(request[1]) else None
 
 
 # "Hello", "Thanks!", "What can you do?": nothing asked about the articles.
