@@ -237,17 +237,22 @@ def points_back(question: str) -> bool:
 _PERSON = re.compile(r"\b(?:he|she|him|his)\b", re.IGNORECASE)
 # A person as an answer names one: "Defence Minister Rustem Umerov", "Nadia Kovacs", "JD Vance".
 _NAME = re.compile(r"[A-Z][\w'’.-]*(?: (?:[A-Z][\w'’.-]*|of|de|van|von|al|bin))*")
+# Questions whose answer is a person: "Who ...?", "Which candidate ...?", "Which South Korean president ...?".
+_ASKS_FOR_PERSON = re.compile(
+    r"\s*(?:who\b|which (?:[\w'’-]+ ){0,3}?(?:president|candidate|leader|minister|player|coach|manager|captain|"
+    r"driver|rider|runner|athlete|champion|winner|judge|official|executive|chairman|chairwoman|mayor|governor|"
+    r"author|writer|actor|actress|singer|artist|scientist|politician|man|woman|person)\b)", re.IGNORECASE)
 
 
 def named_person(question: str, history: Sequence[Message]) -> str:
     """"What did he say?" after "Who is Umerov?" answered "Defence Minister Rustem Umerov [1]."
     asked as "What did Defence Minister Rustem Umerov say?". Shown the conversation, the model took
     "he" for Trump, named in a passage, and the answer check, which sees the question alone,
-    confirmed it. Only after a "Who ...?" answered with a name ("Keith Whitaker, a digger driver"
-    gives "Keith Whitaker"): after "Where ...?" a name is a place, and "Ukrainian President
-    Volodymyr Zelensky and NATO officials" is not one person; and only in a question that names
-    no one else "he" could be."""
-    if (len(history) < 2 or not re.match(r"\s*who\b", history[-2]["content"], re.IGNORECASE)
+    confirmed it. Only after a question for a person ("Who ...?", "Which candidate ...?") answered
+    with a name ("Keith Whitaker, a digger driver" gives "Keith Whitaker"): after "Where ...?" a
+    name is a place, and "Ukrainian President Volodymyr Zelensky and NATO officials" is not one
+    person; and only in a question that names no one else "he" could be."""
+    if (len(history) < 2 or not _ASKS_FOR_PERSON.match(history[-2]["content"])
             or names_its_subject(question)):  # "Who else did Trump say he would call?": Trump
         return question
     name = strip_markers(history[-1]["content"]).split(",")[0].strip(" .")

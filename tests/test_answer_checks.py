@@ -112,8 +112,11 @@ def test_he_or_she_after_a_who_question_answered_with_a_name_is_that_person():
         "What did Defence Minister Rustem Umerov say?")
     assert named_person("Who was his running mate?", chat("Who led?", "Prabowo Subianto, a former general [1].")) == (
         "Who was Prabowo Subianto's running mate?")
+    assert named_person("How old is he?", chat("Which candidate won?", "Lee Jae-myung [2].")) == (
+        "How old is Lee Jae-myung?")
     for question, history in (
         ("What did he say there?", chat("Where did they meet?", "Istanbul [1].")),  # a place
+        ("What did he say there?", chat("Which city did he visit?", "Istanbul [1].")),
         ("What did he hope for?", chat("Who did Trump call?", "Zelensky and NATO officials [1].")),  # not one person
         ("What did he say?", chat("Who won?", "The articles don't say.")),
         ("Who else did Trump say he would call?", chat("Who will Trump call?", "Russia's Vladimir Putin [1].")),
