@@ -181,13 +181,16 @@ def clean_history(history: Sequence[Message] | None) -> list[Message]:
     return [{"role": m["role"], "content": m["content"]} for m in history]
 
 
-def _told(question: str, text: str, passages: list[Passage], started: float) -> Iterator[str | Answer]:
+def _told(question: str, text: str, passages: list[Passage], started: float,
+          about_the_articles: bool = False) -> Iterator[str | Answer]:
     """A reply made without the model, as `RAG.stream` gives answers: its text, then the Answer
-    citing all of `passages` (none: a refusal)."""
+    citing all of `passages`. Citing none, it is a refusal, unless it tells about the articles
+    themselves (how many there are, what can be asked), which no passage states."""
     citations = [Citation.of(p) for p in passages]
     took = time.perf_counter() - started
     yield text
-    yield Answer(question, text, citations, passages, Timings(took, took, took), refused=not citations)
+    yield Answer(question, text, citations, passages, Timings(took, took, took),
+                 refused=not (citations or about_the_articles))
 
 
 def _cited(text: str, n: int) -> str:
@@ -367,7 +370,7 @@ class RAG:
             dates = sorted(c.date for c in ledes.values() if c.date)
             span = f", dated {dates[0]:%-d %B %Y} to {dates[-1]:%-d %B %Y}" if dates and dates[0] != dates[-1] else ""
             text = f"There {'is 1 article' if len(scope) == 1 else f'are {len(scope)} articles'}{span}."
-            yield from _told(question, text, [], started)
+            yield from _told(question, text, [], started, about_the_articles=True)
             return
         wanted = words(topic)
         found = [d for d in latest_first if not topic or wanted <= words(index.article_text(d))]
@@ -408,7 +411,7 @@ class RAG:
             yield from _told(question, f"I answer questions about the {n} article{'s' * (n != 1)} here (who said "
                              "or did what, when, where, how many), citing their passages, and say so when they "
                              "don't tell. Ask also what an article is about, or which articles mention something.",
-                             [], started)
+                             [], started, about_the_articles=True)
             return
         request = article_request(question)
         if request:  # "What is this article about?", "When was this article published?"

@@ -50,6 +50,7 @@ def test_what_an_article_is_about_is_its_opening_cited_and_hello_is_answered(see
     assert published.text == "Monday 19 May 2025 [1]." and published.citations[0].date == dt.date(2025, 5, 19)
     hello = seed_bot.answer("Hello!")  # what can be asked, not "The articles don't say."
     assert hello.text.startswith("I answer questions about the 1 article here") and not hello.citations
+    assert not hello.refused  # a reply, not "The articles don't say."
     (seed_corpus / "library.txt").write_text(" date 2025-06-02 The village of Ardvale opened its first public library "
                                              "on Monday. The librarian, Moira Quinlan, said it holds 4,200 books.")
     two = RAG(corpus_dir=seed_corpus, index_dir=tmp_path / "index")
@@ -72,7 +73,8 @@ def test_questions_about_the_articles_together_are_answered_from_the_index(tmp_p
     (seed_corpus / "library.txt").write_text(" date 2025-06-02 The village of Ardvale opened its first public library "
                                              "on Monday. The librarian, Moira Quinlan, said it holds 4,200 books.")
     two = RAG(corpus_dir=seed_corpus, index_dir=tmp_path / "index")
-    assert two.answer("How many articles are there?").text == "There are 2 articles, dated 19 May 2025 to 2 June 2025."
+    count = two.answer("How many articles are there?")
+    assert count.text == "There are 2 articles, dated 19 May 2025 to 2 June 2025." and not count.refused
     latest = two.answer("What is the latest news?")
     assert latest.text.startswith("The latest article, of Monday 2 June 2025: The village of Ardvale opened")
     mentions = two.answer("Which articles mention a library?")
