@@ -336,8 +336,8 @@ class RAG:
         scope = list(articles) or index.doc_ids
         topic = request_topic(question)
         # The last reply, if it cited passages (a refusal, "Which article?" or small talk cites none).
-        last = history[-1] if history else {"role": "user", "content": ""}
-        answered = history[-2:] if last["role"] == "assistant" and MARKERS.search(last["content"]) else []
+        cited_last = bool(history) and history[-1]["role"] == "assistant" and MARKERS.search(history[-1]["content"])
+        answered = history[-2:] if cited_last else []
         if len(scope) > 1 and not topic and not answered:
             yield from _told(question, f"Which article? There are {len(scope)}: name its subject (\"Summarize "
                              "the article about ...\"), or ask about that article only.", [], started)
@@ -345,7 +345,7 @@ class RAG:
         query = question if topic else " ".join(strip_markers(m["content"]) for m in answered)
         best = scope[0] if len(scope) == 1 else self.retriever.retrieve(query, 1, None, articles)[0].chunk.doc_id
         article = index.article_text(best)
-        lede = index.chunks[index.positions([best])[0]]
+        lede = index.article_chunks(best)[0]
         if absent_terms(question, article) or 2 * len(topic & words(article)) < len(topic):
             text, cited = REFUSAL, []  # no article on that subject: the nearest one is not it
         elif request == "date":
@@ -364,7 +364,7 @@ class RAG:
         counted, not left to a search's guess."""
         index = self.index
         scope = list(articles) or index.doc_ids
-        ledes = {d: index.chunks[index.positions([d])[0]] for d in scope}
+        ledes = {d: index.article_chunks(d)[0] for d in scope}
         latest_first = sorted(scope, key=lambda d: ledes[d].date or dt.date.min, reverse=True)
         if request == "count":
             dates = sorted(c.date for c in ledes.values() if c.date)
@@ -375,8 +375,8 @@ class RAG:
         wanted = words(topic)
         found = [d for d in latest_first if not topic or wanted <= words(index.article_text(d))]
         shown = found[:1] if request == "latest" else found[: self.settings.listed_articles]
-        passages = [Passage(n, max((index.chunks[i] for i in index.positions([d])),
-                                   key=lambda c: len(wanted & words(c.text))), 1.0) for n, d in enumerate(shown, 1)]
+        passages = [Passage(n, max(index.article_chunks(d), key=lambda c: len(wanted & words(c.text))), 1.0)
+                    for n, d in enumerate(shown, 1)]
         if not found:
             text = f"No article mentions {topic}."
         elif request == "latest":

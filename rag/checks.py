@@ -285,7 +285,7 @@ def answers_the_kind(question: str, answer: str) -> bool:
     return True
 
 
-_WHO_IS = re.compile(r"\s*(?i:who(?:'s| is| was)) ([A-Z][\w'’.-]*(?: [A-Z][\w'’.-]*){0,3})\s*\??\s*")
+_WHO_IS = re.compile(r"\s*(?i:who(?:'s| is| (was))) ([A-Z][\w'’.-]*(?: [A-Z][\w'’.-]*){0,3})\s*\??\s*")
 
 
 def role_question(question: str) -> str:
@@ -293,10 +293,7 @@ def role_question(question: str) -> str:
     person. Asked who someone is, the model repeats the name ("Rustem Umerov [1].") or declines: over
     31 people of four evaluation corpora a role came back for 14, asked for the job or title for 27."""
     named = _WHO_IS.fullmatch(question)
-    if not named:
-        return question
-    tense = "was" if re.match(r"\s*who was", question, re.IGNORECASE) else "is"
-    return f"What {tense} {named[1]}'s job or title?"
+    return f"What {named[1] or 'is'} {named[2]}'s job or title?" if named else question
 
 
 def answer_form(question: str) -> Callable[[str], bool] | None:
@@ -353,12 +350,15 @@ def unmentioned(question: str, articles: str) -> list[tuple[str, str | None]]:
     """The question's names that the articles lack, as the question writes them ("Tavira Bay"), each
     with the nearest name the articles have when it looks misspelt ("Umerv": "Umerov")."""
     missing = {re.sub(r"['’]s$", "", w) for w in absent_terms(question, articles) if w[:1].isupper()}
-    rest = question.split(None, 1)[1] if len(question.split(None, 1)) > 1 else ""  # its first word is no name
+    if not missing:
+        return []
+    rest = "".join(question.split(None, 1)[1:])  # its first word is no name
+    names = set(_CAPITALISED.findall(articles))
     found: list[tuple[str, str | None]] = []
     for run in re.findall(r"[A-Z][\w'’-]*(?: [A-Z][\w'’-]*)*", rest):
         run = re.sub(r"['’]s\b", "", run)
         if missing & set(run.split()):
-            near = [] if " " in run else difflib.get_close_matches(run, set(_CAPITALISED.findall(articles)), 1, 0.75)
+            near = [] if " " in run else difflib.get_close_matches(run, names, 1, 0.75)
             found.append((run, near[0] if near else None))
     return found
 

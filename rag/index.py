@@ -114,9 +114,13 @@ class Index:
             positions.setdefault(chunk.doc_id, []).append(i)
         return positions
 
+    def article_chunks(self, doc_id: str) -> list[Chunk]:
+        """An article's chunks in reading order, its opening first; an unknown id is a ValueError."""
+        return [self.chunks[i] for i in self.positions([doc_id])]
+
     def article_text(self, doc_id: str) -> str:
-        """An article's title and text, from its chunks (their overlaps repeated)."""
-        chunks = [self.chunks[i] for i in self._positions_by_article.get(doc_id, [])]
+        """An article's title and text, from its chunks (their overlaps repeated); "" if unknown."""
+        chunks = self.article_chunks(doc_id) if doc_id in self._positions_by_article else []
         return "\n".join([chunks[0].title, *(c.text for c in chunks)]) if chunks else ""
 
 
