@@ -80,6 +80,9 @@ _PERCENTAGE = re.compile(r"\d[\d,.]*\s*(?:%|per ?cent)", re.IGNORECASE)
 _ANSWER_KIND = re.compile(r"\b(?:which|what)\s+(?:(?:kind|type|sort)\s+of\s+)?[a-z]+", re.IGNORECASE)
 _QUESTION_WORD = re.compile(r"[\w'’-]+")
 _CAPITALISED = re.compile(r"\b[A-Z][\w'’-]+")
+# A claim's names: its capitalised words but the first, unless a capitalised word follows it
+# ("Vince Vance", not "Because it was offside" or "Seven minutes").
+_NAMED = re.compile(r"(?<=\S )[A-Z][\w'’-]*|^[A-Z][\w'’-]*(?= [A-Z])")
 # Words by which a question leans on the conversation before it ("How old is she?", "What was hit
 # there?", "And who else?").
 _POINTS_BACK = re.compile(r"\b(?:he|she|it|they|him|her|his|hers|its|their|them|there|then|that|those|this|"
@@ -138,12 +141,14 @@ def support(claim: str, question: str, passage_text: str) -> float:
     """Share of the claim's new words (not in the question) that the passage contains.
 
     A claim that adds nothing to the question ("The spokesperson quoted is [1].") answers nothing,
-    and one with a number the passage doesn't give ("55 years old") is made up, however many of
-    its other words the passage has.
+    and one with a number or a name the passage doesn't give ("55 years old", "Vince Vance" for
+    JD Vance) is made up, however many of its other words the passage has.
     """
-    new = words(claim) - words(question)
+    asked = words(question)
+    new = words(claim) - asked
     said = words(passage_text)
-    if not new or any(w[0].isdigit() and w not in said for w in new):
+    named = words(" ".join(_NAMED.findall(claim))) - asked
+    if not new or any(w[0].isdigit() and w not in said for w in new) or not named <= said:
         return 0.0
     return len(new & said) / len(new)
 

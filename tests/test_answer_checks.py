@@ -98,6 +98,15 @@ def test_wrong_or_invalid_marker_moves_to_the_supporting_passage():
         "U. S. President Joe Biden [1].", [1])
 
 
+def test_a_name_the_passage_does_not_give_is_made_up():
+    oval = [_passage(1, 'In the Oval Office, Vance publicly accused Zelensky of being "disrespectful".')]
+    question = "Who accused Zelensky of being disrespectful?"
+    assert check_citations("Vince Vance [1].", question, oval) == (REFUSAL, [])  # the model's own first name
+    assert check_citations("Vance [1].", question, oval) == ("Vance [1].", [1])
+    # a sentence's first word is a name only before another capitalised one
+    assert check_citations("Reportedly accused by Vance [1].", "What happened to Zelensky?", oval)[1] == [1]
+
+
 def test_who_someone_is_is_asked_as_their_job_or_title():
     assert role_question("Who is Umerov?") == "What is Umerov's job or title?"
     assert role_question("who was JD Vance") == "What was JD Vance's job or title?"
