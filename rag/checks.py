@@ -154,12 +154,14 @@ def support(claim: str, question: str, passage_text: str) -> float:
 
 
 # Requests about an article as a whole, answered from the article itself, not from a fact in it.
-# "Summarize the article", "What is this story about?", "the gist of the story", "tl;dr"; not
-# "the main point of contention", a fact.
+# "Summarize the article", "What is this story about?", "the gist of the story", "tl;dr", "Give me
+# the key points", "an overview"; not "the main point of contention" or "the key points of the
+# deal", facts.
 _ARTICLE = r"(?:this|the) (?:article|story|piece|report|news)"
 SUMMARY_REQUEST = re.compile(
-    rf"\b(?:summar(?:y|i[sz]e)|tl;? ?dr|(?:gist|main points) of {_ARTICLE}|what(?:'s| is) {_ARTICLE}"
-    r"(?: \w+)? about)\b", re.IGNORECASE)
+    rf"\b(?:summar(?:y|i[sz]e)|tl;? ?dr|gist of {_ARTICLE}|what(?:'s| is) {_ARTICLE}(?: \w+)? about"
+    rf"|(?:(?:main|key) (?:points|takeaways)|overview)(?! (?:of|on|in|from|about) (?!{_ARTICLE})))\b",
+    re.IGNORECASE)
 # "When was this article published?", "What date is the story from?": the article's own date (asked,
 # the model gave the day of an interview the article mentions); not "When was the report published?",
 # often a report the article is about.
@@ -168,8 +170,9 @@ DATE_REQUEST = re.compile(
     rf"\b(?:when|what date|what day) (?:was|is) {_THE_ARTICLE}\b(?=.*\b(?:published|written|dated|from)\b)"
     rf"|\bwhat(?:'s| is) the (?:publication )?date of {_THE_ARTICLE}\b(?!['’])", re.IGNORECASE)
 # What such a request says besides naming its article ("Summarize the article about the library").
-_REQUEST_WORDS = ("summarize summarise summary tl dr gist main key points article story piece report news "
-                  "published written dated date day publication give me you please can could tell short brief")
+_REQUEST_WORDS = ("summarize summarise summary tl dr gist main key points takeaways overview article story piece "
+                  "report news published written dated date day publication give me you please can could tell "
+                  "short brief")
 
 # Questions about the articles together, not a fact in one: "Which articles mention a strike?", "Is
 # there anything about football?", "How many articles are there?", "What is the latest news?",

@@ -394,7 +394,8 @@ def test_questions_are_cleaned_or_refused_with_a_message():
 
 def test_a_request_about_an_article_as_a_whole_is_told_from_a_question_about_a_fact():
     for request in ("What is this article about?", "Summarise it", "Give me the gist of the story about Trump.",
-                    "tl;dr", "What's the news about?"):
+                    "tl;dr", "What's the news about?", "Give me the key points.",
+                    "What are the main points of the story?", "An overview, please"):
         assert article_request(request) == "summary", request
     for request in ("When was this article published?", "What date is the story from?",
                     "What's the date of the article?", "When was the article about the library written?"):
@@ -402,7 +403,8 @@ def test_a_request_about_an_article_as_a_whole_is_told_from_a_question_about_a_f
     assert request_topic("Can you summarize the article about the Ardvale library, please?") == {"ardval", "librari"}
     for question in ("What was the main point of contention?", "What is the gist of his plan?",
                      "What was the meeting about?", "When was the report published?",
-                     "What is the date of the article's ceremony?"):
+                     "What is the date of the article's ceremony?", "What were the key points of the deal?",
+                     "Give me an overview of the economy."):
         assert article_request(question) is None, question
     for question, request in (("Which articles mention a strike?", ("mentions", "a strike")),
                               ("Is there anything about football?", ("mentions", "football")),
