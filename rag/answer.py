@@ -44,11 +44,13 @@ from rag.checks import (
     answer_form,
     article_request,
     check_citations,
+    closest_sentence,
     collection_request,
     gives_what_is_set_aside,
     is_hesitant,
     is_refusal,
     is_small_talk,
+    is_yes_no,
     misses_the_question,
     named_person,
     names_its_subject,
@@ -182,15 +184,15 @@ def clean_history(history: Sequence[Message] | None) -> list[Message]:
 
 
 def _told(question: str, text: str, passages: list[Passage], started: float,
-          about_the_articles: bool = False) -> Iterator[str | Answer]:
+          refused: bool | None = None) -> Iterator[str | Answer]:
     """A reply made without the model, as `RAG.stream` gives answers: its text, then the Answer
-    citing all of `passages`. Citing none, it is a refusal, unless it tells about the articles
-    themselves (how many there are, what can be asked), which no passage states."""
+    citing all of `passages`. By default one citing none is a refusal; one telling about the
+    articles themselves (how many there are, what can be asked) is not, though no passage states it."""
     citations = [Citation.of(p) for p in passages]
     took = time.perf_counter() - started
     yield text
     yield Answer(question, text, citations, passages, Timings(took, took, took),
-                 refused=not (citations or about_the_articles))
+                 refused=not citations if refused is None else refused)
 
 
 def _cited(text: str, n: int) -> str:
@@ -370,7 +372,7 @@ class RAG:
             dates = sorted(c.date for c in ledes.values() if c.date)
             span = f", dated {dates[0]:%-d %B %Y} to {dates[-1]:%-d %B %Y}" if dates and dates[0] != dates[-1] else ""
             text = f"There {'is 1 article' if len(scope) == 1 else f'are {len(scope)} articles'}{span}."
-            yield from _told(question, text, [], started, about_the_articles=True)
+            yield from _told(question, text, [], started, refused=False)
             return
         wanted = words(topic)
         found = [d for d in latest_first if not topic or wanted <= words(index.article_text(d))]
@@ -389,6 +391,20 @@ class RAG:
             text = (f"{len(found)} articles mention {topic}, the latest first: {titles}{more}." if len(found) > 1
                     else f"1 article mentions {topic}: {titles}.")
         yield from _told(question, text, passages, started)
+
+    def _closest(self, asked: str, question: str, passages: Sequence[Passage], started: float,
+                 ) -> Iterator[str | Answer]:
+        """A yes-or-no question, answered with the passages' sentence that holds most of its words,
+        quoted and cited, not with a yes or no: the model says yes whatever its passages say, and
+        no check can tell a right yes from a wrong one. The reply counts as declined (it asserts
+        nothing); with no sentence near enough, it is the refusal."""
+        closest = closest_sentence(question, [p.chunk.text for p in passages])
+        if closest is None:
+            yield from _told(asked, REFUSAL, [], started)
+            return
+        i, sentence = closest
+        yield from _told(asked, f"The closest the articles come: “{sentence}” [1]", [Passage(1, passages[i].chunk,
+                         passages[i].similarity)], started, refused=True)
 
     def stream(
         self, question: str, *, history: Sequence[Message] | None = None, top_k: int | None = None,
@@ -411,7 +427,7 @@ class RAG:
             yield from _told(question, f"I answer questions about the {n} article{'s' * (n != 1)} here (who said "
                              "or did what, when, where, how many), citing their passages, and say so when they "
                              "don't tell. Ask also what an article is about, or which articles mention something.",
-                             [], started, about_the_articles=True)
+                             [], started, refused=False)
             return
         request = article_request(question)
         if request:  # "What is this article about?", "When was this article published?"
@@ -436,6 +452,10 @@ class RAG:
             yield Answer(asked, text, [], passages, Timings(retrieved - started, took, took,
                                                                   search_sentence_s=found.sentence_s),
                          refused=True, search_sentence=found.sentence)
+            return
+
+        if is_yes_no(question):
+            yield from self._closest(asked, question, passages, started)
             return
 
         generator = self.load_model()

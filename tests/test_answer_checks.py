@@ -13,10 +13,12 @@ from rag.checks import (
     asked_periods,
     asked_words,
     check_citations,
+    closest_sentence,
     collection_request,
     gives_what_is_set_aside,
     is_hesitant,
     is_small_talk,
+    is_yes_no,
     misses_the_question,
     named_person,
     names_its_subject,
@@ -96,6 +98,22 @@ def test_wrong_or_invalid_marker_moves_to_the_supporting_passage():
     biden = [_passage(1, "The deal was signed by U. S. President Joe Biden in Washington.")]
     assert check_citations("U. S. President Joe Biden [1].", "Who signed the deal?", biden) == (
         "U. S. President Joe Biden [1].", [1])
+
+
+def test_a_yes_or_no_question_is_told_and_its_closest_sentence_found():
+    for question in ("Did the talks end in a ceasefire?", "Is Umerov the foreign minister?", "Has Gensler left?"):
+        assert is_yes_no(question), question
+    for question in ("Did Labour or the Conservatives win?", "Can you tell me who won?", "Who won?", "Island news?"):
+        assert not is_yes_no(question), question
+    texts = ["- Push for sanctions -\n\nRussia and Ukraine agreed to swap 1,000 prisoners each. The talks ended.",
+             "Umerov, the defence minister, spoke. Then the talks ended without a ceasefire."]
+    assert closest_sentence("Did the talks end in a ceasefire?", texts) == (
+        1, "Then the talks ended without a ceasefire.")
+    assert closest_sentence("Did Russia and Ukraine agree to exchange prisoners?", texts) == (
+        0, "Russia and Ukraine agreed to swap 1,000 prisoners each.")
+    assert closest_sentence("Did Putin agree to meet Zelensky?", texts) is None  # one word of four
+    # two of its three words, but not what is asked about the two people
+    assert closest_sentence("Did Vance apologise to Zelensky?", [*texts, "Zelensky met Vance in Rome."]) is None
 
 
 def test_a_name_the_passage_does_not_give_is_made_up():

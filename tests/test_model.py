@@ -90,6 +90,17 @@ def test_questions_about_the_articles_together_are_answered_from_the_index(tmp_p
     assert narrowed.text == "No article mentions a library."
 
 
+def test_a_yes_or_no_question_is_answered_with_the_sentence_that_bears_on_it(tmp_path, seed_corpus):
+    bot = RAG(corpus_dir=seed_corpus, index_dir=tmp_path / "index", search_sentence_tokens=0)  # no model needed
+    result = bot.answer("Did the talks end in a ceasefire?")  # the model says "Yes [1]."
+    assert result.text == ("The closest the articles come: “Delegations from Russia and Ukraine held direct "
+                           "negotiations in Istanbul last week for the first time in almost three years, but the talks "
+                           "ended without a commitment to a ceasefire.” [1]")
+    assert result.refused and [c.doc_id for c in result.citations] == [SEED.name]  # it asserts no yes or no
+    assert "ended without a commitment" in result.citations[0].text
+    assert bot.answer("Did Vance apologise to Zelensky?").text == "The articles don't say."  # "when they met"
+
+
 def test_who_someone_is_is_answered_with_their_job_and_he_is_that_person(seed_bot):
     result = seed_bot.answer("Who is Umerov?")  # asked as it is, "Rustem Umerov [1]."
     assert result.text.startswith("Defence Minister") and result.question == "Who is Umerov?"
