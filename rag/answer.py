@@ -311,7 +311,7 @@ class RAG:
             text, cited = REFUSAL, []
         # Then the model itself, asked afresh, must find the answer stated for exactly this question;
         # clearly so for an answer it hesitated over, from passages that are a near miss, or gave
-        # only at its second try, and for a figure (`needs_clear_yes`).
+        # only at its second try, and for a figure or a reason (`needs_clear_yes`).
         hesitant = bool(cited) and (second_try or is_hesitant(question, evidence, refusal_probability,
                                                               s.refusal_doubt))
         confirmation, check_s = None, 0.0

@@ -72,6 +72,7 @@ _YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 # Questions whose answer is a number or a date, and text that holds one (`answer_form`).
 _NUMBER_QUESTION = re.compile(r"\bhow (?:many|much|long|old|far|big|large|tall|high|fast|deep|heavy)\b|"
                               r"\bwhat (?:percentage|proportion|share)\b|\bby what\b", re.IGNORECASE)
+_WHY = re.compile(r"\s*(?:why|how come|for what reason)\b", re.IGNORECASE)
 # "When" opens a date question; inside one it is a conjunction ("the score when they met").
 _DATE_QUESTION = re.compile(r"^when\b|\b(?:what|which) (?:date|day|year)\b", re.IGNORECASE)
 _DATED = re.compile(rf"\b(?:{'|'.join([*MONTHS, *(d.title() for d in WEEKDAYS)])}|yesterday|today|tomorrow|"
@@ -471,8 +472,10 @@ def needs_clear_yes(question: str) -> bool:
     even when the model did not hesitate: the question asks for a figure ("how many", "how long",
     "what percentage"). Its usual wrong answer is the true figure of a neighbouring thing (May's
     output rise for June's, the flights a closure hit for its passengers), which the check confirms
-    at 0.7-0.8 about as often as a right one; above 0.8 mostly right ones (eval/HISTORY.md)."""
-    return bool(_NUMBER_QUESTION.search(question))
+    at 0.7-0.8 about as often as a right one; above 0.8 mostly right ones (eval/HISTORY.md). So is
+    a reason ("Why did Sunak apologise?"): any sentence of a passage on the story reads as one
+    (Starmer's promise to "rebuild Britain", confirmed at 0.74)."""
+    return bool(_NUMBER_QUESTION.search(question) or _WHY.match(question))
 
 
 def is_hesitant(question: str, evidence: str, refusal_probability: float, doubt: float) -> bool:

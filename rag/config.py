@@ -60,8 +60,8 @@ class Settings:
     # 0 turns the check off (eval/HISTORY.md).
     min_confirmation: float = field(default_factory=lambda: _env_number("RAG_MIN_CONFIRMATION", 0.7, float))
     # ... and, for an answer the model hesitated over (refusal_doubt) from passages that are a near
-    # miss, or gave only at its second try, or to a question for a figure ("how many", "how long";
-    # `answer.needs_clear_yes`), the share it needs instead: clearly yes. With the
+    # miss, or gave only at its second try, or to a question for a figure ("how many", "how long")
+    # or a reason ("why"; `checks.needs_clear_yes`), the share it needs instead: clearly yes. With the
     # check off such answers are declined. Both were read off the five question sets (eval/HISTORY.md).
     hesitant_confirmation: float = field(default_factory=lambda: _env_number("RAG_HESITANT_CONFIRMATION", 0.8, float))
     # A refusal the model gave with less than this probability (OpeningOdds) is tried again with

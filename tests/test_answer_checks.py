@@ -514,6 +514,7 @@ def test_a_figure_needs_the_checks_clear_yes():
     assert needs_clear_yes("By what percentage did sales rise?")
     assert needs_clear_yes("How much did the bridge cost?")
     assert not needs_clear_yes("Who chairs the Swiss National Bank?")
+    assert needs_clear_yes("Why did Sunak apologise?")  # any sentence of the story reads as a reason
     assert not needs_clear_yes("On what date will the summit be held?")
 
 
