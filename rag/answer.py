@@ -43,6 +43,7 @@ from rag.checks import (
     absent_terms,
     answer_form,
     article_request,
+    asked_again_of,
     check_citations,
     closest_sentence,
     collection_request,
@@ -273,12 +274,10 @@ class RAG:
         return "The articles don't mention " + " or ".join(
             f'"{name}"' + (f' (did you mean "{near}"?)' if near else "") for name, near in names) + "."
 
-    def _search(self, question: str, history: Sequence[Message], top_k: int,
+    def _search(self, question: str, earlier: Sequence[Message], top_k: int,
                 articles: Collection[str]) -> Search:
-        """The question's passages, and whether it is declined before the model answers."""
-        # A follow-up that names nothing of its own ("What was hit there?") is searched together
-        # with the last question and its answer, which often name what "he" or "there" is.
-        earlier = [] if names_its_subject(question) else history[-2:]
+        """The question's passages, searched together with the `earlier` exchange, and whether it
+        is declined before the model answers."""
         exchange = [strip_markers(m["content"]) for m in earlier if not is_refusal(m["content"])]
         query = " ".join([*exchange, question])
         form = answer_form(question)
@@ -436,13 +435,20 @@ class RAG:
         if collection := collection_request(question):  # "Which articles mention a strike?"
             yield from self._about_collection(question, *collection, articles, started)
             return
+        # "And the Conservatives?" after "How many seats did Labour win?": that question of them,
+        # searched with the last exchange, which tells whose Conservatives.
+        asked, question = question, asked_again_of(question, history)
+        again = history[-2:] if question != asked else []
         # In a chat the question before is often on another article: a question that does not
         # point back is answered as if asked alone (eval/HISTORY.md, "asked as one chat").
         if not points_back(question):
             history = []
         # "Who is Umerov?": his job or title; "What did he say?" after him: what Umerov said.
-        asked, question = question, named_person(role_question(question), history)
-        found = self._search(question, history, s.top_k, articles)
+        question = named_person(role_question(question), history)
+        # A follow-up that names nothing of its own ("What was hit there?") is searched together
+        # with the last question and its answer, which often name what "he" or "there" is.
+        earlier = again or ([] if names_its_subject(question) else history[-2:])
+        found = self._search(question, earlier, s.top_k, articles)
         passages = found.passages
         retrieved = time.perf_counter()
         if found.declined:

@@ -302,6 +302,33 @@ def named_person(question: str, history: Sequence[Message]) -> str:
     return _PERSON.sub(lambda m: f"{name}'s" if m[0].lower() == "his" else name, question)
 
 
+# "And the Conservatives?", "What about Zelensky?": the last question asked again of something else.
+# Not "And whose spokesman described it?" or "And which company had chartered it?", questions.
+_AND_ABOUT = re.compile(r"\s*(?:and|what about|how about)\s+(?P<subject>(?:[\w'’.-]+ ?){1,4}?)[\s?.!]*",
+                        re.IGNORECASE)
+_ASKING = re.compile(r"\b(?:who|whom|whose|what|which|when|where|why|how)\b", re.IGNORECASE)
+
+
+def asked_again_of(question: str, history: Sequence[Message]) -> str:
+    """"And the Conservatives?" after "How many seats did Labour win?" asked as "How many seats did
+    the Conservatives win?": alone it names nothing to search for or to check the answer against.
+    Only when the last question names one thing (a run of capitalised words after its first) and
+    the new one something that does not point back ("And then?")."""
+    again = _AND_ABOUT.fullmatch(question)
+    if (not again or _ASKING.search(again["subject"]) or _POINTS_BACK.search(again["subject"])
+            or not words(again["subject"]) or len(history) < 2 or history[-2]["role"] != "user"):
+        return question  # "And then?", "What about him?" point back
+    last = asked_again_of(history[-2]["content"], history[:-2])  # "And the Greens?" after "And the Conservatives?"
+    first = len(_QUESTION_WORD.findall(last)[0]) if _QUESTION_WORD.search(last) else 0
+    names = list(_NAME.finditer(last, first))
+    if len(names) != 1:
+        return question
+    start, end = names[0].span()
+    if last[:start].endswith("the "):  # "did Reform UK win?" after "did the Conservatives win?"
+        start -= 4
+    return last[:start] + again["subject"] + last[end:]
+
+
 def names_its_subject(question: str) -> bool:
     """Whether the question names something of its own: a capitalised word after its first (not "I")."""
     return any(word[0].isupper() and word != "I" for word in _QUESTION_WORD.findall(question)[1:])

@@ -10,6 +10,7 @@ from rag.checks import (
     absent_terms,
     answers_the_kind,
     article_request,
+    asked_again_of,
     asked_periods,
     asked_words,
     check_citations,
@@ -114,6 +115,22 @@ def test_a_yes_or_no_question_is_told_and_its_closest_sentence_found():
     assert closest_sentence("Did Putin agree to meet Zelensky?", texts) is None  # one word of four
     # two of its three words, but not what is asked about the two people
     assert closest_sentence("Did Vance apologise to Zelensky?", [*texts, "Zelensky met Vance in Rome."]) is None
+
+
+def test_and_something_else_asks_the_last_question_of_it():
+    def chat(*questions: str) -> list[dict]:
+        return [turn for q in questions for turn in ({"role": "user", "content": q},
+                                                     {"role": "assistant", "content": "412 [1]."})]
+    seats = chat("How many seats did Labour win?")
+    assert asked_again_of("And the Conservatives?", seats) == "How many seats did the Conservatives win?"
+    chained = chat("How many seats did the Liberal Democrats win?", "And the Conservatives?")
+    assert asked_again_of("What about the Greens?", chained) == "How many seats did the Greens win?"
+    assert asked_again_of("And Reform UK?", chained) == "How many seats did Reform UK win?"
+    two_names = chat("When did Trump call Putin?")
+    for question, history in (("And whose spokesman described it?", seats), ("And then?", seats),
+                              ("What about him?", seats), ("And the Conservatives?", two_names),
+                              ("And the Conservatives?", [])):
+        assert asked_again_of(question, history) == question
 
 
 def test_a_name_the_passage_does_not_give_is_made_up():

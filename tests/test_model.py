@@ -109,6 +109,13 @@ def test_who_someone_is_is_answered_with_their_job_and_he_is_that_person(seed_bo
     assert "meeting between Putin and Zelensky" in said.text, said.text
 
 
+def test_and_something_else_is_the_last_question_asked_of_it(seed_bot):
+    chat = [{"role": "user", "content": "How many prisoners did Russia agree to exchange?"},
+            {"role": "assistant", "content": "1,000 [1]."}]
+    result = seed_bot.answer("And Ukraine?", history=chat)  # alone, "Kyiv [2].", declined
+    assert result.text.startswith("1,000") and result.question == "And Ukraine?"
+
+
 def test_a_question_the_article_does_not_answer_is_declined(seed_bot):
     result = seed_bot.answer("How long did the phone call between Trump and Putin last?")
     assert result.refused and result.text == "The articles don't say." and result.citations == []
