@@ -34,7 +34,8 @@ CSS = """
 HELP = (
     "Ask about the articles in the corpus. Every answer cites the passages it comes from: click a "
     "marker like [1] to jump to its source card. If the articles don't hold the answer, the bot says so. "
-    "Ask also what an article is about, when it was published, or which articles mention something. "
+    "Ask also what an article is about, when it was published, or which articles mention something; "
+    "\"Tell me more\" reads on after an answer. "
     "Stop ends an answer early. "
     "One model serves everyone, so questions wait in a queue when it is busy."
 )

@@ -330,9 +330,10 @@ class RAG:
         """A request about an article as a whole, answered from it without the model, its opening
         cited: "What is this article about?" with that opening (a news article's lede is its own
         summary, written by the journalist; the model, asked for a fact, declines such requests),
-        "When was this article published?" with its date. The article is the one the search is
-        narrowed to or the only one, else the one the request's other words find ("Summarize the
-        article about the library"), else, in a chat, the one the last answer came from."""
+        "When was this article published?" with its date, "Tell me more" with the passage after
+        the one the last answer came from. The article is the one the search is narrowed to or the
+        only one, else the one the request's other words find ("Summarize the article about the
+        library"), else, in a chat, the one the last answer came from."""
         index = self.index
         scope = list(articles) or index.doc_ids
         topic = request_topic(question)
@@ -352,7 +353,15 @@ class RAG:
         elif request == "date":
             text, cited = (f"{format_date(lede.date)} [1].", [Passage(1, lede, 1.0)]) if lede.date else (
                 "The article gives no date.", [])
-        else:
+        elif request == "more" and answered:
+            last = self.retriever.retrieve(query, 1, None, [best])[0].chunk  # what the last answer came from
+            after = [c for c in index.article_chunks(best) if c.end > last.end]
+            if after:  # without the sentence a chunk may share with the one before
+                new = after[0].text[max(0, last.end - after[0].start) :].strip() or after[0].text
+                text, cited = _cited(new, 1), [Passage(1, after[0], 1.0)]
+            else:
+                text, cited = "That is where the article ends.", []
+        else:  # a summary, or "Tell me more" before anything was answered
             text, cited = _cited(lede.text, 1), [Passage(1, lede, 1.0)]
         yield from _told(question, text, cited, started)
 

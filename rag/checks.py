@@ -173,7 +173,7 @@ DATE_REQUEST = re.compile(
 # What such a request says besides naming its article ("Summarize the article about the library").
 _REQUEST_WORDS = ("summarize summarise summary tl dr gist main key points takeaways overview article story piece "
                   "report news published written dated date day publication give me you please can could tell "
-                  "short brief")
+                  "short brief say more go on continue keep going else anything")
 
 # Questions about the articles together, not a fact in one: "Which articles mention a strike?", "Is
 # there anything about football?", "How many articles are there?", "What is the latest news?",
@@ -248,10 +248,17 @@ def closest_sentence(question: str, texts: Sequence[str]) -> tuple[int, str] | N
     return sentences[best]
 
 
+# "Tell me more", "Go on", "What else?": the article the last answer came from, read on.
+_MORE = re.compile(r"\s*(?:(?:please |can you |could you )?(?:tell me|say) more|more|go on|continue|keep going|"
+                   r"what else|anything else)(?:,? please)?[\s?.!]*", re.IGNORECASE)
+
+
 def article_request(question: str) -> str | None:
-    """"date" or "summary" for a request about an article as a whole, else None (a question)."""
+    """"date", "summary" or "more" for a request about an article as a whole, else None (a question)."""
     if DATE_REQUEST.search(question):
         return "date"
+    if _MORE.fullmatch(question):
+        return "more"
     return "summary" if SUMMARY_REQUEST.search(question) else None
 
 

@@ -432,6 +432,8 @@ def test_a_request_about_an_article_as_a_whole_is_told_from_a_question_about_a_f
                     "tl;dr", "What's the news about?", "Give me the key points.",
                     "What are the main points of the story?", "An overview, please"):
         assert article_request(request) == "summary", request
+    for request in ("Tell me more.", "Go on", "What else?", "Could you tell me more, please?"):
+        assert article_request(request) == "more", request
     for request in ("When was this article published?", "What date is the story from?",
                     "What's the date of the article?", "When was the article about the library written?"):
         assert article_request(request) == "date", request
@@ -439,7 +441,7 @@ def test_a_request_about_an_article_as_a_whole_is_told_from_a_question_about_a_f
     for question in ("What was the main point of contention?", "What is the gist of his plan?",
                      "What was the meeting about?", "When was the report published?",
                      "What is the date of the article's ceremony?", "What were the key points of the deal?",
-                     "Give me an overview of the economy."):
+                     "Give me an overview of the economy.", "Tell me more about Umerov", "What else did he say?"):
         assert article_request(question) is None, question
     for question, request in (("Which articles mention a strike?", ("mentions", "a strike")),
                               ("Is there anything about football?", ("mentions", "football")),

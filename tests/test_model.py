@@ -67,6 +67,12 @@ def test_what_an_article_is_about_is_its_opening_cited_and_hello_is_answered(see
     assert two.answer("What date is the story about the library from?").text == "Monday 2 June 2025 [1]."
     declined = [*chat[:1], {"role": "assistant", "content": "The articles don't say."}]
     assert two.answer("What is this article about?", history=declined).text.startswith("Which article?")
+    # "Tell me more": the passage after the one the last answer came from, in its article.
+    more = two.answer("Tell me more.", history=umerov)
+    assert more.text.startswith('"We consider it possible, but only as a result of the work')  # the Kremlin's reply
+    assert more.citations[0].doc_id == SEED.name and more.text.endswith("the Kremlin's spokesperson said [1].")
+    chat = [*chat, {"role": "user", "content": "Go on"}, {"role": "assistant", "content": "4,200 books [1]."}]
+    assert two.answer("What else?", history=chat).text == "That is where the article ends."
 
 
 def test_questions_about_the_articles_together_are_answered_from_the_index(tmp_path, seed_corpus):
