@@ -49,6 +49,7 @@ from rag.checks import (
     collection_request,
     gives_what_is_set_aside,
     is_hesitant,
+    is_lookup,
     is_refusal,
     is_small_talk,
     is_yes_no,
@@ -402,17 +403,20 @@ class RAG:
 
     def _closest(self, asked: str, question: str, passages: Sequence[Passage], started: float,
                  ) -> Iterator[str | Answer]:
-        """A yes-or-no question, answered with the passages' sentence that holds most of its words,
-        quoted and cited, not with a yes or no: the model says yes whatever its passages say, and
-        no check can tell a right yes from a wrong one. The reply counts as declined (it asserts
-        nothing); with no sentence near enough, it is the refusal."""
+        """A yes-or-no question, or words to look up ("trump putin call"), answered with the
+        passages' sentence that holds most of its words, quoted and cited. Not with a yes or no:
+        the model says yes whatever its passages say, and no check can tell a right yes from a
+        wrong one, so that reply counts as declined (it asserts nothing). With no sentence near
+        enough, the refusal."""
         closest = closest_sentence(question, [p.chunk.text for p in passages])
         if closest is None:
             yield from _told(asked, REFUSAL, [], started)
             return
         i, sentence = closest
-        yield from _told(asked, f"The closest the articles come: “{sentence}” [1]", [Passage(1, passages[i].chunk,
-                         passages[i].similarity)], started, refused=True)
+        yes_no = is_yes_no(question)
+        lead = "The closest the articles come" if yes_no else "The articles say"
+        yield from _told(asked, f"{lead}: “{sentence}” [1]", [Passage(1, passages[i].chunk, passages[i].similarity)],
+                         started, refused=yes_no)
 
     def stream(
         self, question: str, *, history: Sequence[Message] | None = None, top_k: int | None = None,
@@ -469,7 +473,7 @@ class RAG:
                          refused=True, search_sentence=found.sentence)
             return
 
-        if is_yes_no(question):
+        if is_yes_no(question) or is_lookup(question):  # no question for the model to answer
             yield from self._closest(asked, question, passages, started)
             return
 

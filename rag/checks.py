@@ -229,18 +229,30 @@ def is_yes_no(question: str) -> bool:
     return bool(_YES_NO.match(question))
 
 
+# "trump putin call", "bitcoin price": a few words to look up, typed as into a search box, not a
+# question or a request ("Name the city ...", "Explain the root causes").
+_ASKS = re.compile(r"\s*(?:who|whom|whose|what|which|when|where|why|how|tell|give|show|list|find|explain|describe|"
+                   r"summar\w*|name|compare|please|i)\b", re.IGNORECASE)
+
+
+def is_lookup(question: str) -> bool:
+    return ("?" not in question and not _ASKS.match(question) and not is_yes_no(question)
+            and len(_QUESTION_WORD.findall(question)) <= 6)
+
+
 _PARAGRAPH = re.compile(r"\n\s*\n")
 
 
 def closest_sentence(question: str, texts: Sequence[str]) -> tuple[int, str] | None:
-    """(which text, its sentence) holding most of the question's words, the first such among equals
-    (texts come best first). None unless it holds more than half of them, and half of those that
-    are no name: what is asked about them ("Did Vance apologise to Zelensky?" is not answered by
-    "Zelensky met Vance")."""
+    """(which text, its sentence) holding most of the question's (or a look-up's) words, the first
+    such among equals (texts come best first). None unless it holds more than half of them, and
+    half of those that are no name: what is asked about them ("Did Vance apologise to Zelensky?"
+    is not answered by "Zelensky met Vance")."""
     asked = asked_words(question)
     named = words(" ".join(_NAMED.findall(question)))
     sentences = [(i, sentence) for i, text in enumerate(texts) for paragraph in _PARAGRAPH.split(text)
-                 for sentence in _SENTENCE_END.split(" ".join(paragraph.split()))]
+                 for sentence in _SENTENCE_END.split(" ".join(paragraph.split()))
+                 if len(_WORD.findall(sentence.lower())) > 3]  # not a heading ("- Push for sanctions -")
     held = [asked & words(sentence) for _, sentence in sentences]
     best = max(range(len(sentences)), key=lambda k: (len(held[k]), -k), default=None)
     if best is None or 2 * len(held[best]) <= len(asked) or 2 * len(held[best] - named) < len(asked - named):

@@ -18,6 +18,7 @@ from rag.checks import (
     collection_request,
     gives_what_is_set_aside,
     is_hesitant,
+    is_lookup,
     is_small_talk,
     is_yes_no,
     misses_the_question,
@@ -112,6 +113,11 @@ def test_a_yes_or_no_question_is_told_and_its_closest_sentence_found():
         1, "Then the talks ended without a ceasefire.")
     assert closest_sentence("Did Russia and Ukraine agree to exchange prisoners?", texts) == (
         0, "Russia and Ukraine agreed to swap 1,000 prisoners each.")
+    assert closest_sentence("sanctions", [*texts, "Allies pushed for fresh sanctions."]) == (
+        2, "Allies pushed for fresh sanctions.")  # not the heading
+    assert is_lookup("trump putin call") and is_lookup("Umerov next step")
+    for question in ("Who is Umerov", "Explain the root causes", "Name the city", "Is it over", "What now?"):
+        assert not is_lookup(question), question
     assert closest_sentence("Did Putin agree to meet Zelensky?", texts) is None  # one word of four
     # two of its three words, but not what is asked about the two people
     assert closest_sentence("Did Vance apologise to Zelensky?", [*texts, "Zelensky met Vance in Rome."]) is None

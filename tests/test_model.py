@@ -105,6 +105,9 @@ def test_a_yes_or_no_question_is_answered_with_the_sentence_that_bears_on_it(tmp
     assert result.refused and [c.doc_id for c in result.citations] == [SEED.name]  # it asserts no yes or no
     assert "ended without a commitment" in result.citations[0].text
     assert bot.answer("Did Vance apologise to Zelensky?").text == "The articles don't say."  # "when they met"
+    looked_up = bot.answer("Umerov next step")  # words typed as into a search box
+    assert looked_up.text.startswith("The articles say: “Ukraine's top negotiator, Defence Minister Rustem Umerov")
+    assert not looked_up.refused and looked_up.citations
 
 
 def test_who_someone_is_is_answered_with_their_job_and_he_is_that_person(seed_bot):
