@@ -338,8 +338,8 @@ def asked_again_of(question: str, history: Sequence[Message]) -> str:
             or not words(again["subject"]) or len(history) < 2 or history[-2]["role"] != "user"):
         return question  # "And then?", "What about him?" point back
     last = asked_again_of(history[-2]["content"], history[:-2])  # "And the Greens?" after "And the Conservatives?"
-    first = len(_QUESTION_WORD.findall(last)[0]) if _QUESTION_WORD.search(last) else 0
-    names = list(_NAME.finditer(last, first))
+    first = _QUESTION_WORD.search(last)  # "How", "Who": capitalised, no name
+    names = list(_NAME.finditer(last, first.end() if first else 0))
     if len(names) != 1:
         return question
     start, end = names[0].span()
