@@ -60,6 +60,7 @@ from rag.checks import (
     points_back,
     request_topic,
     role_question,
+    unanswered_person,
     unmentioned,
     words,
 )
@@ -458,6 +459,10 @@ class RAG:
             history = []
         # "Who is Umerov?": his job or title; "What did he say?" after him: what Umerov said.
         question = named_person(role_question(question), history)
+        if person := unanswered_person(question, history):
+            yield from _told(asked, f'The articles don\'t say who "{person}" is: the last question went unanswered.',
+                             [], started)
+            return
         # A follow-up that names nothing of its own ("What was hit there?") is searched together
         # with the last question and its answer, which often name what "he" or "there" is.
         earlier = again or ([] if names_its_subject(question) else history[-2:])

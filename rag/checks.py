@@ -348,6 +348,18 @@ def asked_again_of(question: str, history: Sequence[Message]) -> str:
     return last[:start] + again["subject"] + last[end:]
 
 
+def unanswered_person(question: str, history: Sequence[Message]) -> str | None:
+    """The "he" of "How old is he?" after "Who won the Indonesian election?" went unanswered: no one
+    to ask about. Searched with the question before, the model answered for another article's
+    person ("What share of the vote did he get?": South Korea's winner's, confirmed at 0.95). So
+    after "How old is he?" declined for that reason."""
+    pronoun = _PERSON.search(question)
+    if not pronoun or len(history) < 2 or not is_refusal(history[-1]["content"]) or names_its_subject(question):
+        return None
+    last = history[-2]["content"]
+    return pronoun[0] if _ASKS_FOR_PERSON.match(last) or unanswered_person(last, history[:-2]) else None
+
+
 def names_its_subject(question: str) -> bool:
     """Whether the question names something of its own: a capitalised word after its first (not "I")."""
     return any(word[0].isupper() and word != "I" for word in _QUESTION_WORD.findall(question)[1:])

@@ -30,6 +30,7 @@ from rag.checks import (
     request_topic,
     role_question,
     states_the_specifics,
+    unanswered_person,
     words,
 )
 from rag.chunking import Chunk
@@ -121,6 +122,20 @@ def test_a_yes_or_no_question_is_told_and_its_closest_sentence_found():
     assert closest_sentence("Did Putin agree to meet Zelensky?", texts) is None  # one word of four
     # two of its three words, but not what is asked about the two people
     assert closest_sentence("Did Vance apologise to Zelensky?", [*texts, "Zelensky met Vance in Rome."]) is None
+
+
+def test_he_after_a_person_question_that_went_unanswered_is_no_one():
+    declined = [{"role": "user", "content": "Who won the Indonesian election?"},
+                {"role": "assistant", "content": "The articles don't say."}]
+    assert unanswered_person("How old is he?", declined) == "he"
+    again = [*declined, {"role": "user", "content": "How old is he?"},
+             {"role": "assistant", "content": "The articles don't say who \"he\" is."}]
+    assert unanswered_person("What share of the vote did he get?", again) == "he"
+    assert unanswered_person("What share of the vote did Prabowo get?", declined) is None  # names him
+    answered = [declined[0], {"role": "assistant", "content": "Prabowo Subianto [1]."}]
+    assert unanswered_person("How old is he?", answered) is None
+    place = [{"role": "user", "content": "Where was the vote held?"}, declined[1]]
+    assert unanswered_person("What did he say there?", place) is None
 
 
 def test_and_something_else_asks_the_last_question_of_it():
