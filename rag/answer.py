@@ -454,8 +454,9 @@ class RAG:
         asked, question = question, asked_again_of(question, history)
         again = history[-2:] if question != asked else []
         # In a chat the question before is often on another article: a question that does not
-        # point back is answered as if asked alone (eval/HISTORY.md, "asked as one chat").
-        if not points_back(question):
+        # point back is answered as if asked alone (eval/HISTORY.md, "asked as one chat"), and so
+        # are words to look up ("Umerov next step"), however few.
+        if not points_back(question) or is_lookup(question):
             history = []
         # "Who is Umerov?": his job or title; "What did he say?" after him: what Umerov said.
         question = named_person(role_question(question), history)

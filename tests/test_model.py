@@ -110,6 +110,14 @@ def test_a_yes_or_no_question_is_answered_with_the_sentence_that_bears_on_it(tmp
     assert not looked_up.refused and looked_up.citations
 
 
+def test_words_to_look_up_are_searched_alone_in_a_chat(seed_bot):
+    chat = [{"role": "user", "content": "Did the talks end in a ceasefire?"},
+            {"role": "assistant", "content": "The closest the articles come: “... the talks ended without a commitment "
+                                             "to a ceasefire.” [1]"}]
+    looked_up = seed_bot.answer("Umerov next step", history=chat)  # with the chat, "The articles don't say."
+    assert looked_up.text.startswith("The articles say: “Ukraine's top negotiator, Defence Minister Rustem Umerov")
+
+
 def test_who_someone_is_is_answered_with_their_job_and_he_is_that_person(seed_bot):
     result = seed_bot.answer("Who is Umerov?")  # asked as it is, "Rustem Umerov [1]."
     assert result.text.startswith("Defence Minister") and result.question == "Who is Umerov?"
