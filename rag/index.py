@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
@@ -113,6 +114,21 @@ class Index:
         for i, chunk in enumerate(self.chunks):
             positions.setdefault(chunk.doc_id, []).append(i)
         return positions
+
+    @cached_property
+    def names(self) -> dict[str, str]:
+        """The words the articles only ever write with a capital, by their lower case: {"umerov":
+        "Umerov", "nato": "NATO"}; a question typed in lower case gets its names back from them."""
+        capitalised: dict[str, str] = {}
+        lower: set[str] = set()
+        for chunk in self.chunks:
+            for found in re.finditer(r"[^\W\d_][\w-]*", chunk.text):
+                word, before = found[0], chunk.text[max(0, found.start() - 3) : found.start()].strip()
+                if word[0].islower():
+                    lower.add(word)
+                elif before and before[-1] not in ".!?\"“‘'-":  # a sentence's first word may be any word
+                    capitalised.setdefault(word.lower(), word)
+        return {key: word for key, word in capitalised.items() if key not in lower}
 
     def article_chunks(self, doc_id: str) -> list[Chunk]:
         """An article's chunks in reading order, its opening first; an unknown id is a ValueError."""

@@ -111,6 +111,13 @@ def test_a_write_that_dies_before_the_manifest_leaves_the_previous_index(seed_co
     assert report.added == ["new.txt"] and any("tulips" in c.text for c in index.chunks)
 
 
+def test_names_are_the_words_only_ever_written_with_a_capital(seed_corpus, tmp_path):
+    names = store.sync(seed_corpus, tmp_path / "index", **SYNC)[0].names
+    assert names["umerov"] == "Umerov" and names["nato"] == "NATO" and names["keir"] == "Keir"
+    # "Both sides traded insults": a sentence's first word is no name; "however" is written in lower case too
+    assert "both" not in names and "however" not in names and "talks" not in names
+
+
 def test_empty_corpus_gives_an_empty_index(tmp_path):
     (tmp_path / "c").mkdir()
     index, _ = store.sync(tmp_path / "c", tmp_path / "i", **SYNC)
