@@ -428,10 +428,12 @@ def _is_name(word: str, after: str) -> bool:
 
 def asked_ranks(question: str) -> list[str]:
     """The question's ranks ("who finished second", "the first case", "the most visited"), not
-    an ordinal said of when something happened ("first introduced", "first spotted")."""
+    an ordinal said of when something happened ("first introduced", "first spotted") nor a
+    fraction ("only a third of the vote")."""
     tokens = [w.lower() for w in _QUESTION_WORD.findall(question)]
-    return [w for w, after in zip(tokens, [*tokens[1:], ""])
-            if w in _RANKS and not (w in _ORDINALS and after.endswith("ed"))]
+    return [w for before, w, after in zip(["", *tokens], tokens, [*tokens[1:], ""])
+            if w in _RANKS and not (w in _ORDINALS and after.endswith("ed"))
+            and not (before in ("a", "one") and w not in ("first", "second"))]  # "a second term" is one
 
 
 def absent_terms(question: str, articles: str) -> list[str]:

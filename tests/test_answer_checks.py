@@ -591,4 +591,6 @@ def test_names_and_ranks_the_articles_lack_are_found():
     assert absent_terms("Who finished second, after Trump?", articles) == ["second"]
     assert absent_terms("Who finished second?", articles + " Vance came second.") == []
     assert absent_terms("When was the cap first introduced?", articles) == []  # when, not which one
+    assert absent_terms("Why did Trump win with a third of the vote?", articles) == []  # a fraction
+    assert absent_terms("Who won a second term?", articles) == ["second"]
     assert absent_terms("What was the most visited site?", articles) == ["most"]
