@@ -60,7 +60,6 @@ from rag.checks import (
     points_back,
     request_topic,
     role_question,
-    truecased,
     unanswered_person,
     unmentioned,
     words,
@@ -452,7 +451,7 @@ class RAG:
             return
         # "And the Conservatives?" after "How many seats did Labour win?": that question of them,
         # searched with the last exchange, which tells whose Conservatives.
-        asked, question = question, asked_again_of(truecased(question, self.index.names), history)
+        asked, question = question, asked_again_of(self.index.truecased(question), history)
         again = history[-2:] if question != asked else []
         # In a chat the question before is often on another article: a question that does not
         # point back is answered as if asked alone (eval/HISTORY.md, "asked as one chat"), and so

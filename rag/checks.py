@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 
 import Stemmer
@@ -210,15 +210,6 @@ def collection_request(question: str) -> tuple[str, str] | None:
 _SMALL_TALK = re.compile(
     r"(?:hi|hello|hey|good (?:morning|afternoon|evening)|thanks?(?: you)?(?: very much)?|cheers|ok(?:ay)?|help|"
     r"what can you do|who are you|how does this work)[\s!.?]*", re.IGNORECASE)
-
-
-def truecased(question: str, names: Mapping[str, str]) -> str:
-    """"who is keir starmer" as "who is Keir Starmer": a question typed all in lower case gets the
-    articles' capitals back (`Index.names`), so that the rules reading names (who someone is,
-    whether a question names its subject) read its names too."""
-    if question != question.lower():
-        return question
-    return re.sub(r"[^\W\d_][\w-]*", lambda word: names.get(word[0], word[0]), question)
 
 
 def is_small_talk(question: str) -> bool:

@@ -73,6 +73,9 @@ class SyncReport:
         return bool(self.added or self.changed or self.removed or self.rebuilt_because)
 
 
+_WORD = re.compile(r"[^\W\d_][\w-]*")  # a word as `Index.names` counts it: letters first, no digits
+
+
 @dataclass
 class Index:
     manifest: Manifest
@@ -122,13 +125,21 @@ class Index:
         capitalised: dict[str, str] = {}
         lower: set[str] = set()
         for chunk in self.chunks:
-            for found in re.finditer(r"[^\W\d_][\w-]*", chunk.text):
+            for found in _WORD.finditer(chunk.text):
                 word, before = found[0], chunk.text[max(0, found.start() - 3) : found.start()].strip()
                 if word[0].islower():
                     lower.add(word)
                 elif before and before[-1] not in ".!?\"“‘'-":  # a sentence's first word may be any word
                     capitalised.setdefault(word.lower(), word)
         return {key: word for key, word in capitalised.items() if key not in lower}
+
+    def truecased(self, question: str) -> str:
+        """"who is keir starmer" as "who is Keir Starmer": a question typed all in lower case gets
+        the articles' capitals back (`names`), so that the rules reading names (who someone is,
+        whether a question names its subject) read its names too."""
+        if question != question.lower():
+            return question
+        return _WORD.sub(lambda word: self.names.get(word[0], word[0]), question)
 
     def article_chunks(self, doc_id: str) -> list[Chunk]:
         """An article's chunks in reading order, its opening first; an unknown id is a ValueError."""

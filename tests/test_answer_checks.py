@@ -30,7 +30,6 @@ from rag.checks import (
     request_topic,
     role_question,
     states_the_specifics,
-    truecased,
     unanswered_person,
     words,
 )
@@ -123,13 +122,6 @@ def test_a_yes_or_no_question_is_told_and_its_closest_sentence_found():
     assert closest_sentence("Did Putin agree to meet Zelensky?", texts) is None  # one word of four
     # two of its three words, but not what is asked about the two people
     assert closest_sentence("Did Vance apologise to Zelensky?", [*texts, "Zelensky met Vance in Rome."]) is None
-
-
-def test_a_question_in_lower_case_gets_the_articles_capitals_back():
-    names = {"keir": "Keir", "starmer": "Starmer", "nato": "NATO"}
-    assert truecased("who is keir starmer", names) == "who is Keir Starmer"
-    assert truecased("what did nato say about starmer's plan?", names) == "what did NATO say about Starmer's plan?"
-    assert truecased("Who is keir starmer", names) == "Who is keir starmer"  # typed with capitals: as typed
 
 
 def test_he_after_a_person_question_that_went_unanswered_is_no_one():

@@ -112,10 +112,14 @@ def test_a_write_that_dies_before_the_manifest_leaves_the_previous_index(seed_co
 
 
 def test_names_are_the_words_only_ever_written_with_a_capital(seed_corpus, tmp_path):
-    names = store.sync(seed_corpus, tmp_path / "index", **SYNC)[0].names
-    assert names["umerov"] == "Umerov" and names["nato"] == "NATO" and names["keir"] == "Keir"
+    index = store.sync(seed_corpus, tmp_path / "index", **SYNC)[0]
+    assert index.names["umerov"] == "Umerov" and index.names["nato"] == "NATO" and index.names["keir"] == "Keir"
     # "Both sides traded insults": a sentence's first word is no name; "however" is written in lower case too
-    assert "both" not in names and "however" not in names and "talks" not in names
+    assert "both" not in index.names and "however" not in index.names and "talks" not in index.names
+    # a question typed in lower case gets them back; one typed with capitals stays as typed
+    assert index.truecased("who is keir starmer") == "who is Keir Starmer"
+    assert index.truecased("what did nato say about starmer's plan?") == "what did NATO say about Starmer's plan?"
+    assert index.truecased("Who is keir starmer") == "Who is keir starmer"
 
 
 def test_empty_corpus_gives_an_empty_index(tmp_path):
