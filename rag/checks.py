@@ -29,6 +29,7 @@ from functools import lru_cache
 
 import Stemmer
 
+from rag.chunking import sentence_spans
 from rag.prompting import (
     MARKERS,
     MONTHS,
@@ -240,9 +241,6 @@ def is_lookup(question: str) -> bool:
             and len(_QUESTION_WORD.findall(question)) <= 6)
 
 
-_PARAGRAPH = re.compile(r"\n\s*\n")
-
-
 def closest_sentence(question: str, texts: Sequence[str]) -> tuple[int, str] | None:
     """(which text, its sentence) holding most of the question's (or a look-up's) words, the first
     such among equals (texts come best first). None unless it holds more than half of them, and
@@ -250,9 +248,10 @@ def closest_sentence(question: str, texts: Sequence[str]) -> tuple[int, str] | N
     is not answered by "Zelensky met Vance")."""
     asked = asked_words(question)
     named = words(" ".join(_NAMED.findall(question)))
-    sentences = [(i, sentence) for i, text in enumerate(texts) for paragraph in _PARAGRAPH.split(text)
-                 for sentence in _SENTENCE_END.split(" ".join(paragraph.split()))
-                 if len(_WORD.findall(sentence.lower())) > 3]  # not a heading ("- Push for sanctions -")
+    spans = [(i, " ".join(text[start:end].split())) for i, text in enumerate(texts)
+             for start, end in sentence_spans(text)]
+    # not a heading ("- Push for sanctions -")
+    sentences = [(i, s) for i, s in spans if len(_WORD.findall(s.lower())) > 3]
     held = [asked & words(sentence) for _, sentence in sentences]
     best = max(range(len(sentences)), key=lambda k: (len(held[k]), -k), default=None)
     if best is None or 2 * len(held[best]) <= len(asked) or 2 * len(held[best] - named) < len(asked - named):
