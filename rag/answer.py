@@ -451,8 +451,9 @@ class RAG:
             return
         # "And the Conservatives?" after "How many seats did Labour win?": that question of them,
         # searched with the last exchange, which tells whose Conservatives.
-        asked, question = question, asked_again_of(self.index.truecased(question), history)
-        again = history[-2:] if question != asked else []
+        asked, typed = question, self.index.truecased(question)
+        question = asked_again_of(typed, history)
+        again = history[-2:] if question != typed else []
         # In a chat the question before is often on another article: a question that does not
         # point back is answered as if asked alone (eval/HISTORY.md, "asked as one chat"), and so
         # are words to look up ("Umerov next step"), however few.
