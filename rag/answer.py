@@ -459,8 +459,9 @@ class RAG:
         # are words to look up ("Umerov next step"), however few.
         if not points_back(question) or is_lookup(question):
             history = []
-        # "Who is Umerov?": his job or title; "What did he say?" after him: what Umerov said.
-        question = named_person(role_question(question), history)
+        # "Who is Umerov?": his job or title; "What did he say?" after him, or after a question on
+        # him: what Umerov said.
+        question = role_question(named_person(question, history, self.index.people))
         if person := unanswered_person(question, history):
             yield from _told(asked, f'The articles don\'t say who "{person}" is: the last question went unanswered.',
                              [], started)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from functools import lru_cache
 
 import Stemmer
@@ -303,20 +303,29 @@ _ASKS_FOR_PERSON = re.compile(
     r"author|writer|actor|actress|singer|artist|scientist|politician|man|woman|person)\b)", re.IGNORECASE)
 
 
-def named_person(question: str, history: Sequence[Message]) -> str:
+def named_person(question: str, history: Sequence[Message], people: Collection[str]) -> str:
     """"What did he say?" after "Who is Umerov?" answered "Defence Minister Rustem Umerov [1]."
     asked as "What did Defence Minister Rustem Umerov say?". Shown the conversation, the model took
     "he" for Trump, named in a passage, and the answer check, which sees the question alone,
-    confirmed it. Only after a question for a person ("Who ...?", "Which candidate ...?") answered
-    with a name ("Keith Whitaker, a digger driver" gives "Keith Whitaker"): after "Where ...?" a
-    name is a place, and "Ukrainian President Volodymyr Zelensky and NATO officials" is not one
-    person; and only in a question that names no one else "he" could be."""
-    if (len(history) < 2 or not _ASKS_FOR_PERSON.match(history[-2]["content"])
-            or names_its_subject(question)):  # "Who else did Trump say he would call?": Trump
-        return question
-    name = strip_markers(history[-1]["content"]).split(",")[0].strip(" .")
-    if not _NAME.fullmatch(name):
-        return question
+    confirmed it. After a question for a person ("Who ...?", "Which candidate ...?") answered with
+    a name ("Keith Whitaker, a digger driver" gives "Keith Whitaker"), "he" is that name; after a
+    question that named a person, one of `people` (the surnames the articles introduce), its first,
+    its subject: "Who is he?" after "What did Umerov call the next step?" (the model: "Vance"),
+    "What did he hope for?" after "Who did Trump say he would call besides Putin?" answered with
+    two names. Only in a question that names no one else "he" could be, and that speaks of one
+    person ("When will he meet him?" is left to the model); after a "Where ...?" a name is a place."""
+    pronouns = {p.lower() for p in _PERSON.findall(question)} - {"his"}
+    if len(history) < 2 or not _PERSON.search(question) or len(pronouns) > 1 or names_its_subject(question):
+        return question  # "Who else did Trump say he would call?": Trump
+    last, said = history[-2]["content"], strip_markers(history[-1]["content"])
+    name = said.split(",")[0].strip(" .")
+    if not (_ASKS_FOR_PERSON.match(last) and _NAME.fullmatch(name)):
+        first = _QUESTION_WORD.search(last)  # "What", "Who": capitalised, no name
+        named = [m[0] for m in _NAME.finditer(last, first.end() if first else 0)
+                 if re.sub(r"['’]s$", "", m[0]).split()[-1].lower() in people]
+        if not named or (_ASKS_FOR_PERSON.match(last) and is_refusal(said)):  # `unanswered_person`
+            return question
+        name = re.sub(r"['’]s$", "", named[0])
     return _PERSON.sub(lambda m: f"{name}'s" if m[0].lower() == "his" else name, question)
 
 

@@ -74,6 +74,18 @@ class SyncReport:
 
 
 _WORD = re.compile(r"[^\W\d_][\w-]*")  # a word as `Index.names` counts it: letters first, no digits
+# A person as the articles introduce one: after a title or a role ("President Putin", "Defence
+# Minister Rustem Umerov", "said spokesman Dmitry Peskov", "striker Zara Mensah"), or before an age
+# ("Nadia Kovacs, 44,"). Its group is the name's last word, without an "'s".
+_SURNAME = r"(?:[A-Z][\w'’-]* )*([A-Z][\w-]*)"
+_PERSON_CUE = re.compile(
+    r"\b(?:President|Minister|Chancellor|Secretary|Senator|Governor|Mayor|Judge|Justice|King|Queen|Prince|"
+    r"Princess|Pope|General|Colonel|Captain|Sir|Dame|Lord|Lady|Mr|Mrs|Ms|Miss|Dr|Professor|Sheikh|Archbishop|"
+    r"Bishop|Speaker|Commissioner|Inspector|Sergeant|Detective|Councillor|Ambassador|Chairman|spokes(?:man|woman|"
+    r"person)|coach|manager|striker|midfielder|defender|goalkeeper|captain|driver|rider|chair(?:man|woman)|"
+    r"executive|director|founder|officer|journalist|lawyer|adviser|leader|minister|president|secretary|councillor|"
+    r"candidate|head|actor|actress|singer|author|writer|player|champion|scientist|professor|doctor|economist|"
+    rf"analyst|commander|chief)\.? {_SURNAME}|{_SURNAME}, (?:aged )?\d{{1,3}},")
 
 
 @dataclass
@@ -132,6 +144,16 @@ class Index:
                 elif before and before[-1] not in ".!?\"“‘'-":  # a sentence's first word may be any word
                     capitalised.setdefault(word.lower(), word)
         return {key: word for key, word in capitalised.items() if key not in lower}
+
+    @cached_property
+    def people(self) -> set[str]:
+        """The surnames of the people the articles introduce (`_PERSON_CUE`), in lower case: {"umerov",
+        "putin", "kovacs"}, so that "he" after a question on Umerov can be told from one on Ukraine.
+        Only words the articles always capitalise (`names`), not initials or acronyms: not "The" of
+        "President The ...", "J" of "Judge J. Smith" or "UK" of "Reform UK leader"."""
+        found = (m[m.lastindex].lower() for chunk in self.chunks for m in _PERSON_CUE.finditer(chunk.text))
+        return {surname for surname in found
+                if len(surname) > 1 and surname in self.names and not self.names[surname].isupper()}
 
     def truecased(self, question: str) -> str:
         """"who is keir starmer" as "who is Keir Starmer": a question typed all in lower case gets

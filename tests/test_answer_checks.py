@@ -173,20 +173,38 @@ def test_who_someone_is_is_asked_as_their_job_or_title():
 def test_he_or_she_after_a_who_question_answered_with_a_name_is_that_person():
     def chat(question: str, answer: str) -> list[dict]:
         return [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
-    assert named_person("What did he say?", chat("Who is Umerov?", "Defence Minister Rustem Umerov [1].")) == (
-        "What did Defence Minister Rustem Umerov say?")
-    assert named_person("Who was his running mate?", chat("Who led?", "Prabowo Subianto, a former general [1].")) == (
-        "Who was Prabowo Subianto's running mate?")
-    assert named_person("How old is he?", chat("Which candidate won?", "Lee Jae-myung [2].")) == (
+    people = {"umerov", "trump", "putin", "subianto"}
+    assert named_person("What did he say?", chat("Who is Umerov?", "Defence Minister Rustem Umerov [1]."),
+                        people) == "What did Defence Minister Rustem Umerov say?"
+    assert named_person("Who was his running mate?", chat("Who led?", "Prabowo Subianto, a former general [1]."),
+                        people) == "Who was Prabowo Subianto's running mate?"
+    assert named_person("How old is he?", chat("Which candidate won?", "Lee Jae-myung [2]."), people) == (
         "How old is Lee Jae-myung?")
     for question, history in (
         ("What did he say there?", chat("Where did they meet?", "Istanbul [1].")),  # a place
         ("What did he say there?", chat("Which city did he visit?", "Istanbul [1].")),
-        ("What did he hope for?", chat("Who did Trump call?", "Zelensky and NATO officials [1].")),  # not one person
         ("What did he say?", chat("Who won?", "The articles don't say.")),
+        ("What did he say?", chat("Who did Trump call?", "The articles don't say.")),  # the one not found
         ("Who else did Trump say he would call?", chat("Who will Trump call?", "Russia's Vladimir Putin [1].")),
+        ("What did he say?", chat("How many prisoners did Ukraine agree to swap?", "1,000 [2].")),  # no person
+        ("When will he meet him?", chat("What did Umerov call the next step?", "Putin and Zelensky meeting.")),
     ):
-        assert named_person(question, history) == question
+        assert named_person(question, history, people) == question
+
+
+def test_he_after_a_question_on_a_person_is_that_person():
+    def chat(question: str, answer: str) -> list[dict]:
+        return [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+    people = {"umerov", "trump", "putin"}
+    assert named_person("Who is he?", chat("What did Umerov call the next step?", "A meeting [1]."), people) == (
+        "Who is Umerov?")
+    assert named_person("What did he say about his plan?", chat("What was Trump's message?", "Peace [1]."),
+                        people) == "What did Trump say about Trump's plan?"
+    # its subject, the first person it names, also when a "Who ...?" got more than one name back
+    assert named_person("What did he hope for?", chat("Who did Trump call besides Putin?", "Zelensky and NATO [1]."),
+                        people) == "What did Trump hope for?"
+    assert named_person("What did he say?", chat("What did Umerov call the next step?", "The articles don't say."),
+                        people) == "What did Umerov say?"
 
 
 def test_a_marker_moves_to_a_passage_that_supports_the_sentence_much_better():

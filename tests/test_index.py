@@ -120,6 +120,8 @@ def test_names_are_the_words_only_ever_written_with_a_capital(seed_corpus, tmp_p
     assert index.truecased("who is keir starmer") == "who is Keir Starmer"
     assert index.truecased("what did nato say about starmer's plan?") == "what did NATO say about Starmer's plan?"
     assert index.truecased("Who is keir starmer") == "Who is keir starmer"
+    # the people are the names the articles give a title or a role: not "Ukraine" nor "NATO"
+    assert index.people == {"leo", "putin", "starmer", "trump", "umerov", "vance", "zelensky"}
 
 
 def test_empty_corpus_gives_an_empty_index(tmp_path):
