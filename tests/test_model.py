@@ -125,6 +125,9 @@ def test_who_someone_is_is_answered_with_their_job_and_he_is_that_person(seed_bo
     said = seed_bot.answer("What did he say?", history=chat)  # not Trump's words, from another passage
     assert "meeting between Putin and Zelensky" in said.text, said.text
     assert seed_bot.answer("who is umerov").text == result.text  # typed in lower case, "Rustem Umerov [1]."
+    asked = [{"role": "user", "content": "What did Umerov call the next step?"},
+             {"role": "assistant", "content": said.text}]
+    assert seed_bot.answer("Who is he?", history=asked).text == result.text  # after a question on him: not "Vance"
 
 
 def test_and_something_else_is_the_last_question_asked_of_it(seed_bot):
