@@ -524,13 +524,19 @@ def misses_the_question(question: str, answer: str, evidence: str) -> bool:
             or (says_nothing_new(answer, question) and not _CHOICE.search(question)))
 
 
-def gives_what_is_set_aside(question: str, answer: str, history: Sequence[Message] = ()) -> bool:
+def gives_what_is_set_aside(question: str, answer: str, history: Sequence[Message] = (),
+                            asked_before: str = "") -> bool:
     """Whether the answer is what the question sets aside: "Besides Zelensky, who did Trump say he
     would speak to?" answered "Ukrainian President Volodymyr Zelensky"; or, in a follow-up, only
     what the conversation already said ("Who chairs it?" after "The Swiss National Bank" answered
-    "The Swiss National Bank")."""
+    "The Swiss National Bank"); or, for a question asked again of something else (`asked_again_of`),
+    what the question `asked_before` was about ("What did easyJet say about fares?" answered with
+    Ryanair's, which "What did Ryanair say about fares?" had been; "1,000" for Ukraine as for
+    Russia names neither)."""
     given = words(strip_markers(answer))
-    if any((aside := words(m[1])) and aside <= given for m in _SET_ASIDE.finditer(question)):
+    asides = [words(m[1]) for m in _SET_ASIDE.finditer(question)]
+    asides += [words(asked_before) - words(question)] if asked_before else []
+    if any(aside and aside <= given for aside in asides):
         return True
     return says_nothing_new(answer, " ".join(strip_markers(m["content"]) for m in history))
 

@@ -287,6 +287,18 @@ def test_a_follow_up_answered_with_the_conversations_own_words_gives_what_it_set
     assert not gives_what_is_set_aside("Who chairs it?", "The articles don't say.", history)
 
 
+def test_an_answer_on_what_the_question_asked_again_was_about_gives_what_it_sets_aside():
+    # "And easyJet?" after "What did Ryanair say about fares?": Ryanair's words again
+    before = "What did Ryanair say about fares?"
+    question = "What did easyJet say about fares?"
+    assert gives_what_is_set_aside(question, "Ryanair said summer fares would be lower [1].", asked_before=before)
+    assert not gives_what_is_set_aside(question, "EasyJet said fares held up [2].", asked_before=before)
+    # the same figure may be right for both: "And Ukraine?" after Russia's 1,000 prisoners
+    before = "How many prisoners did Russia agree to exchange?"
+    assert not gives_what_is_set_aside("How many prisoners did Ukraine agree to exchange?", "1,000 [1].",
+                                       asked_before=before)
+
+
 def test_a_question_leans_on_the_conversation_when_it_points_back():
     for follow_up in ["How old is she?", "What was hit there?", "Who is that company's chief executive?",
                       "Who won?", "And what did he say next?", "What did Zelensky say about it?"]:
