@@ -47,6 +47,8 @@ from rag.checks import (
     check_citations,
     closest_sentence,
     collection_request,
+    event_sentence,
+    event_subject,
     gives_what_is_set_aside,
     is_hesitant,
     is_lookup,
@@ -337,9 +339,11 @@ class RAG:
         cited: "What is this article about?" with that opening (a news article's lede is its own
         summary, written by the journalist; the model, asked for a fact, declines such requests),
         "When was this article published?" with its date, "Tell me more" with the passage after
-        the one the last answer came from. The article is the one the search is narrowed to or the
-        only one, else the one the request's other words find ("Summarize the article about the
-        library"), else, in a chat, the one the last answer came from."""
+        the one the last answer came from, "What happened at Heathrow?" with its first sentence
+        holding most of the words of what happened (the lede, unless the event is a later part of
+        the story). The article is the one the search is narrowed to or the only one, else the one
+        the request's other words find ("Summarize the article about the library"), else, in a
+        chat, the one the last answer came from."""
         index = self.index
         scope = list(articles) or index.doc_ids
         topic = request_topic(question)
@@ -367,6 +371,10 @@ class RAG:
                 text, cited = _cited(new, 1), [Passage(1, after[0], 1.0)]
             else:
                 text, cited = "That is where the article ends.", []
+        elif request == "event":
+            chunks = index.article_chunks(best)
+            i, sentence = event_sentence(event_subject(question) or "", [c.text for c in chunks]) or (0, lede.text)
+            text, cited = _cited(sentence, 1), [Passage(1, chunks[i], 1.0)]
         else:  # a summary, or "Tell me more" before anything was answered
             text, cited = _cited(lede.text, 1), [Passage(1, lede, 1.0)]
         yield from _told(question, text, cited, started)

@@ -174,7 +174,7 @@ DATE_REQUEST = re.compile(
 # What such a request says besides naming its article ("Summarize the article about the library").
 _REQUEST_WORDS = ("summarize summarise summary tl dr gist main key points takeaways overview article story piece "
                   "report news published written dated date day publication give me you please can could tell "
-                  "short brief say more go on continue keep going else anything")
+                  "short brief say more go on continue keep going else anything happened happening")
 
 # Questions about the articles together, not a fact in one: "Which articles mention a strike?", "Is
 # there anything about football?", "How many articles are there?", "What is the latest news?",
@@ -259,17 +259,48 @@ def closest_sentence(question: str, texts: Sequence[str]) -> tuple[int, str] | N
     return sentences[best]
 
 
+def event_sentence(subject: str, texts: Sequence[str]) -> tuple[int, str] | None:
+    """(which text, its sentence) telling what happened to `subject` in an article (its texts in
+    reading order): the article's first sentence, its lede, when it holds any of the subject's
+    words ("What happened to Stellantis's CEO?": Tavares's resignation, not a later quote holding
+    "Stellantis" and "CEO"); else the sentence holding most of them (`closest_sentence`): "What
+    happened in Istanbul?" is a later part of the story."""
+    first = next(iter(sentence_spans(texts[0])), None) if texts else None
+    if first and asked_words(subject) & words(texts[0][first[0] : first[1]]):
+        return 0, " ".join(texts[0][first[0] : first[1]].split())
+    return closest_sentence(subject, texts)
+
+
 # "Tell me more", "Go on", "What else?": the article the last answer came from, read on.
 _MORE = re.compile(r"\s*(?:(?:please |can you |could you )?(?:tell me|say) more|more|go on|continue|keep going|"
                    r"what else|anything else)(?:,? please)?[\s?.!]*", re.IGNORECASE)
 
 
+# "What happened at Heathrow?", "What's going on in Kenya?", "What happened to the Istanbul talks?":
+# the event itself, which the first sentence of its article on it tells (its lede, mostly); the
+# model gave a detail ("Flights were cancelled [2].", declined at 0.69). Not "What happened to him?"
+# nor "What happened next?", which lean on the conversation.
+_EVENT = re.compile(r"\s*what(?:'s|’s| has| had| is)? (?:been )?(?:happened|happening|going on)\s+"
+                    r"(?:at|in|to|with|on|over|between|after|during)\s+(?P<subject>[^?!]+?)[\s?.!]*", re.IGNORECASE)
+
+
+def event_subject(question: str) -> str | None:
+    """"Heathrow" for "What happened at Heathrow?" (`_EVENT`); None for any other question."""
+    event = _EVENT.fullmatch(question)
+    if not event or _POINTS_BACK.search(event["subject"]) or not words(event["subject"]):
+        return None
+    return event["subject"]
+
+
 def article_request(question: str) -> str | None:
-    """"date", "summary" or "more" for a request about an article as a whole, else None (a question)."""
+    """"date", "summary", "more" or "event" for a request about an article as a whole, else None (a
+    question)."""
     if DATE_REQUEST.search(question):
         return "date"
     if _MORE.fullmatch(question):
         return "more"
+    if event_subject(question):
+        return "event"
     return "summary" if SUMMARY_REQUEST.search(question) else None
 
 

@@ -16,6 +16,8 @@ from rag.checks import (
     check_citations,
     closest_sentence,
     collection_request,
+    event_sentence,
+    event_subject,
     gives_what_is_set_aside,
     is_hesitant,
     is_lookup,
@@ -287,6 +289,16 @@ def test_a_follow_up_answered_with_the_conversations_own_words_gives_what_it_set
     assert not gives_what_is_set_aside("Who chairs it?", "The articles don't say.", history)
 
 
+def test_what_happened_is_told_by_the_lede_when_it_names_the_subject_else_by_the_closest_sentence():
+    texts = ["Shares in Stellantis fell after chief executive Carlos Tavares resigned. He had led it since 2021.",
+             '"Stellantis\' success has been rooted in alignment between the board and the CEO," it said.']
+    assert event_sentence("Stellantis's CEO", texts) == (0, texts[0].split(" He")[0])
+    lede = "US President Donald Trump will hold a phone call with Russia's Vladimir Putin on Monday."
+    assert event_sentence("the Istanbul talks", [lede, "Delegations held talks in Istanbul last week."]) == (
+        1, "Delegations held talks in Istanbul last week.")
+    assert event_sentence("Mars", texts) is None
+
+
 def test_an_answer_on_what_the_question_asked_again_was_about_gives_what_it_sets_aside():
     # "And easyJet?" after "What did Ryanair say about fares?": Ryanair's words again
     before = "What did Ryanair say about fares?"
@@ -488,6 +500,12 @@ def test_a_request_about_an_article_as_a_whole_is_told_from_a_question_about_a_f
     for request in ("When was this article published?", "What date is the story from?",
                     "What's the date of the article?", "When was the article about the library written?"):
         assert article_request(request) == "date", request
+    for request in ("What happened at Heathrow?", "What's going on in Kenya?", "what happened to evergrande",
+                    "What has been happening in the Oval Office?"):
+        assert article_request(request) == "event", request
+    assert event_subject("What happened to the Istanbul talks?") == "the Istanbul talks"
+    for question in ("What happened to him?", "What happened next?", "What happened there?", "What happened at that?"):
+        assert event_subject(question) is None and article_request(question) is None, question
     assert request_topic("Can you summarize the article about the Ardvale library, please?") == {"ardval", "librari"}
     for question in ("What was the main point of contention?", "What is the gist of his plan?",
                      "What was the meeting about?", "When was the report published?",

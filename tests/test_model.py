@@ -65,6 +65,13 @@ def test_what_an_article_is_about_is_its_opening_cited_and_hello_is_answered(see
               {"role": "assistant", "content": "A meeting between Putin and Zelensky [3]."}]
     assert two.answer("Summarize it.", history=umerov).text.startswith("US President Donald Trump")
     assert two.answer("What date is the story about the library from?").text == "Monday 2 June 2025 [1]."
+    # "What happened ...?": the first sentence of its article on it, the lede when it names the subject
+    ardvale = two.answer("What happened in Ardvale?")
+    assert ardvale.text == "The village of Ardvale opened its first public library on Monday [1]."
+    istanbul = two.answer("What happened in Istanbul?")  # a later part of the seed's story
+    assert istanbul.text.startswith("Delegations from Russia and Ukraine held direct negotiations in Istanbul")
+    assert istanbul.citations[0].doc_id == SEED.name and not istanbul.refused
+    assert two.answer("What happened in Paris?").refused
     declined = [*chat[:1], {"role": "assistant", "content": "The articles don't say."}]
     assert two.answer("What is this article about?", history=declined).text.startswith("Which article?")
     # "Tell me more": the passage after the one the last answer came from, in its article.
