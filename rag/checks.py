@@ -352,11 +352,11 @@ def named_person(question: str, history: Sequence[Message], people: Collection[s
     name = said.split(",")[0].strip(" .")
     if not (_ASKS_FOR_PERSON.match(last) and _NAME.fullmatch(name)):
         first = _QUESTION_WORD.search(last)  # "What", "Who": capitalised, no name
-        named = [m[0] for m in _NAME.finditer(last, first.end() if first else 0)
-                 if re.sub(r"['’]s$", "", m[0]).split()[-1].lower() in people]
-        if not named or (_ASKS_FOR_PERSON.match(last) and is_refusal(said)):  # `unanswered_person`
+        named = [re.sub(r"['’]s$", "", m[0]) for m in _NAME.finditer(last, first.end() if first else 0)]
+        persons = [name for name in named if name.split()[-1].lower() in people]
+        if not persons or (_ASKS_FOR_PERSON.match(last) and is_refusal(said)):  # `unanswered_person`
             return question
-        name = re.sub(r"['’]s$", "", named[0])
+        name = persons[0]
     return _PERSON.sub(lambda m: f"{name}'s" if m[0].lower() == "his" else name, question)
 
 
