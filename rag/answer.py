@@ -371,6 +371,12 @@ class RAG:
                 text, cited = _cited(new, 1), [Passage(1, after[0], 1.0)]
             else:
                 text, cited = "That is where the article ends.", []
+        elif request == "people":  # each cited by the passage first naming them
+            people = index.people_of(best)
+            firsts = list(dict.fromkeys(chunk for _, chunk in people))
+            named = ", ".join(f"{name} [{firsts.index(chunk) + 1}]" for name, chunk in people)
+            text = f"People the article names: {named}." if people else "The article names no one."
+            cited = [Passage(n, chunk, 1.0) for n, chunk in enumerate(firsts, start=1)]
         elif request == "event":
             chunks = index.article_chunks(best)
             i, sentence = event_sentence(event_subject(question) or "", [c.text for c in chunks]) or (0, lede.text)

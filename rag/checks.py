@@ -174,7 +174,8 @@ DATE_REQUEST = re.compile(
 # What such a request says besides naming its article ("Summarize the article about the library").
 _REQUEST_WORDS = ("summarize summarise summary tl dr gist main key points takeaways overview article story piece "
                   "report news published written dated date day publication give me you please can could tell "
-                  "short brief say more go on continue keep going else anything happened happening")
+                  "short brief say more go on continue keep going else anything happened happening people "
+                  "persons players figures names mentioned named quoted involved list")
 
 # Questions about the articles together, not a fact in one: "Which articles mention a strike?", "Is
 # there anything about football?", "How many articles are there?", "What is the latest news?",
@@ -292,13 +293,26 @@ def event_subject(question: str) -> str | None:
     return event["subject"]
 
 
+# "Who are the people in this story?", "Which people are mentioned?", "Who is named in the article
+# about Heathrow?", "List the people": the people the article introduces. The model listed some of
+# them with "senior Ukrainian official from the president's office", and its check declined that.
+# Not "Who are the people killed?" nor "Which people were evacuated?", facts.
+_PEOPLE = re.compile(
+    r"\s*(?:(?:who|which people) (?:is|are|was|were|gets?) (?:mentioned|named|quoted|involved)"
+    r"|who (?:are|were) the (?:main |key )?(?:people|persons|players|figures|names)"
+    r"|(?:list|name) (?:all )?(?:of )?the (?:people|persons|names))"
+    rf"(?: (?:in|of|from|mentioned in|named in) (?:it|{_ARTICLE}\b.*))?[\s?.!]*", re.IGNORECASE)
+
+
 def article_request(question: str) -> str | None:
-    """"date", "summary", "more" or "event" for a request about an article as a whole, else None (a
-    question)."""
+    """"date", "summary", "more", "event" or "people" for a request about an article as a whole,
+    else None (a question)."""
     if DATE_REQUEST.search(question):
         return "date"
     if _MORE.fullmatch(question):
         return "more"
+    if _PEOPLE.fullmatch(question):
+        return "people"
     if event_subject(question):
         return "event"
     return "summary" if SUMMARY_REQUEST.search(question) else None

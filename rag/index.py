@@ -75,9 +75,10 @@ class SyncReport:
 
 _WORD = re.compile(r"[^\W\d_][\w-]*")  # a word as `Index.names` counts it: letters first, no digits
 # A person as the articles introduce one: after a title or a role ("President Putin", "Defence
-# Minister Rustem Umerov", "said spokesman Dmitry Peskov", "striker Zara Mensah"), or before an age
-# ("Nadia Kovacs, 44,"). Its group is the name's last word, without an "'s".
-_SURNAME = r"(?:[A-Z][\w'’-]* )*([A-Z][\w-]*)"
+# Minister Rustem Umerov", "said spokesman Dmitry Peskov", "striker Zara Mensah"), or with an age
+# ("Nadia Kovacs, 44,", "Seventeen-year-old Elodie Varga"). Its group is the name, its last word
+# without an "'s".
+_SURNAME = r"((?:[A-Z][\w'’-]* )*[A-Z][\w-]*)"
 _PERSON_CUE = re.compile(
     r"\b(?:President|Minister|Chancellor|Secretary|Senator|Governor|Mayor|Judge|Justice|King|Queen|Prince|"
     r"Princess|Pope|General|Colonel|Captain|Sir|Dame|Lord|Lady|Mr|Mrs|Ms|Miss|Dr|Professor|Sheikh|Archbishop|"
@@ -85,7 +86,14 @@ _PERSON_CUE = re.compile(
     r"person)|coach|manager|striker|midfielder|defender|goalkeeper|captain|driver|rider|chair(?:man|woman)|"
     r"executive|director|founder|officer|journalist|lawyer|adviser|leader|minister|president|secretary|councillor|"
     r"candidate|head|actor|actress|singer|author|writer|player|champion|scientist|professor|doctor|economist|"
-    rf"analyst|commander|chief)\.? {_SURNAME}|{_SURNAME}, (?:aged )?\d{{1,3}},")
+    rf"analyst|commander|chief)\.? {_SURNAME}|{_SURNAME}, (?:aged )?\d{{1,3}},"
+    r"|\w+-year-old ((?:[A-Z][\w'’-]* )+[A-Z][\w-]*)")  # two words: not "a 25-year-old American"
+
+
+def introduced_people(text: str) -> list[str]:
+    """The names of the people a text introduces (`_PERSON_CUE`), in order: "Donald Trump" of
+    "US President Donald Trump", "Nadia Kovacs" of "Nadia Kovacs, 44,"."""
+    return [m[m.lastindex] for m in _PERSON_CUE.finditer(text)]
 
 
 @dataclass
@@ -151,9 +159,26 @@ class Index:
         "putin", "kovacs"}, so that "he" after a question on Umerov can be told from one on Ukraine.
         Only words the articles always capitalise (`names`), not initials or acronyms: not "The" of
         "President The ...", "J" of "Judge J. Smith" or "UK" of "Reform UK leader"."""
-        found = (m[m.lastindex].lower() for chunk in self.chunks for m in _PERSON_CUE.finditer(chunk.text))
+        found = (name.split()[-1].lower() for chunk in self.chunks for name in introduced_people(chunk.text))
         return {surname for surname in found
                 if len(surname) > 1 and surname in self.names and not self.names[surname].isupper()}
+
+    def people_of(self, doc_id: str) -> list[tuple[str, Chunk]]:
+        """The people an article introduces (`people`), in order, each by the fullest name it gives
+        them ("Vladimir Putin" of "Russia's Vladimir Putin", though introduced as "President Putin")
+        with its first chunk naming them."""
+        chunks = self.article_chunks(doc_id)
+        text = "\n".join(chunk.text for chunk in chunks)
+        names: dict[str, str] = {}
+        for name in introduced_people(text):
+            surname = name.split()[-1]
+            if surname.lower() in self.people:
+                given = [before for before in re.findall(rf"\b([A-Z][\w-]+) {re.escape(surname)}\b", text)
+                         if not _PERSON_CUE.fullmatch(f"{before} {surname}")]  # "President Putin"
+                names[surname] = max([names.get(surname, ""), name, *(f"{b} {surname}" for b in given)], key=len)
+        first = {surname: re.search(rf"\b{re.escape(surname)}\b", text).start() for surname in names}
+        return [(names[surname], next(c for c in chunks if re.search(rf"\b{re.escape(surname)}\b", c.text)))
+                for surname in sorted(names, key=first.__getitem__)]
 
     def truecased(self, question: str) -> str:
         """"who is keir starmer" as "who is Keir Starmer": a question typed all in lower case gets

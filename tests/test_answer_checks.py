@@ -504,6 +504,11 @@ def test_a_request_about_an_article_as_a_whole_is_told_from_a_question_about_a_f
                     "What has been happening in the Oval Office?"):
         assert article_request(request) == "event", request
     assert event_subject("What happened to the Istanbul talks?") == "the Istanbul talks"
+    for request in ("Who are the people in this story?", "Which people are mentioned?", "Who is involved?",
+                    "Who are the key players?", "List the people", "Who is named in the article about Heathrow?"):
+        assert article_request(request) == "people", request
+    for question in ("Who are the people killed?", "Which people were evacuated?", "Who is involved in the deal?"):
+        assert article_request(question) is None, question
     for question in ("What happened to him?", "What happened next?", "What happened there?", "What happened at that?"):
         assert event_subject(question) is None and article_request(question) is None, question
     assert request_topic("Can you summarize the article about the Ardvale library, please?") == {"ardval", "librari"}

@@ -122,6 +122,10 @@ def test_names_are_the_words_only_ever_written_with_a_capital(seed_corpus, tmp_p
     assert index.truecased("Who is keir starmer") == "Who is keir starmer"
     # the people are the names the articles give a title or a role: not "Ukraine" nor "NATO"
     assert index.people == {"leo", "putin", "starmer", "trump", "umerov", "vance", "zelensky"}
+    # each by the fullest name the article gives them, in the order it first names them
+    people = index.people_of(index.doc_ids[0])
+    assert [name for name, _ in people][:3] == ["Donald Trump", "Vladimir Putin", "Volodymyr Zelensky"]
+    assert people[1][1].start == 0 and "Vladimir Putin" in people[1][1].text  # "President Putin" later
 
 
 def test_empty_corpus_gives_an_empty_index(tmp_path):

@@ -46,6 +46,9 @@ def test_what_an_article_is_about_is_its_opening_cited_and_hello_is_answered(see
     assert result.citations[0].start == 0 and result.citations[0].text in SEED.read_text()
     assert seed_bot.answer("Can you summarize this for me?").text == result.text  # "you", "me" name no article
     assert seed_bot.answer("Summarize the article about the Mars landing.").refused  # no such article
+    people = seed_bot.answer("Who are the people in this story?")  # the model: four, one a "senior official"
+    assert people.text.startswith("People the article names: Donald Trump [1], Vladimir Putin [1], Volodymyr")
+    assert "Rustem Umerov [3]" in people.text and len(people.citations) == 5 and not people.refused
     published = seed_bot.answer("When was this article published?")  # not the interview's Sunday in it
     assert published.text == "Monday 19 May 2025 [1]." and published.citations[0].date == dt.date(2025, 5, 19)
     hello = seed_bot.answer("Hello!")  # what can be asked, not "The articles don't say."
