@@ -357,7 +357,7 @@ class RAG:
         query = question if topic else " ".join(strip_markers(m["content"]) for m in answered)
         best = scope[0] if len(scope) == 1 else self.retriever.retrieve(query, 1, None, articles)[0].chunk.doc_id
         article = index.article_text(best)
-        lede = index.article_chunks(best)[0]
+        lede = index.finished(index.article_chunks(best)[0])
         if absent_terms(question, article) or 2 * len(topic & words(article)) < len(topic):
             text, cited = REFUSAL, []  # no article on that subject: the nearest one is not it
         elif request == "date":
@@ -367,8 +367,9 @@ class RAG:
             last = self.retriever.retrieve(query, 1, None, [best])[0].chunk  # what the last answer came from
             after = [c for c in index.article_chunks(best) if c.end > last.end]
             if after:  # without the sentence a chunk may share with the one before
-                new = after[0].text[max(0, last.end - after[0].start) :].strip() or after[0].text
-                text, cited = _cited(new, 1), [Passage(1, after[0], 1.0)]
+                following = index.finished(after[0])
+                new = following.text[max(0, last.end - following.start) :].strip() or following.text
+                text, cited = _cited(new, 1), [Passage(1, following, 1.0)]
             else:
                 text, cited = "That is where the article ends.", []
         elif request == "people":  # each cited by the passage first naming them
@@ -378,7 +379,7 @@ class RAG:
             text = f"People the article names: {named}." if people else "The article names no one."
             cited = [Passage(n, chunk, 1.0) for n, chunk in enumerate(firsts, start=1)]
         elif request == "event":
-            chunks = index.article_chunks(best)
+            chunks = [index.finished(chunk) for chunk in index.article_chunks(best)]
             i, sentence = event_sentence(event_subject(question) or "", [c.text for c in chunks]) or (0, lede.text)
             text, cited = _cited(sentence, 1), [Passage(1, chunks[i], 1.0)]
         else:  # a summary, or "Tell me more" before anything was answered
@@ -410,7 +411,7 @@ class RAG:
         if not found:
             text = f"No article mentions {topic}."
         elif request == "latest":
-            first = passages[0].chunk
+            first = index.finished(passages[0].chunk)
             text = (f"The latest article{f' mentioning {topic}' if topic else ''}"
                     f"{f', of {format_date(first.date)}' if first.date else ''}: {_cited(first.text, 1)}")
         else:
@@ -427,14 +428,15 @@ class RAG:
         the model says yes whatever its passages say, and no check can tell a right yes from a
         wrong one, so that reply counts as declined (it asserts nothing). With no sentence near
         enough, the refusal."""
-        closest = closest_sentence(question, [p.chunk.text for p in passages])
+        chunks = [self.index.finished(p.chunk) for p in passages]  # a quoted sentence ends where it ends
+        closest = closest_sentence(question, [chunk.text for chunk in chunks])
         if closest is None:
             yield from _told(asked, REFUSAL, [], started)
             return
         i, sentence = closest
         yes_no = is_yes_no(question)
         lead = "The closest the articles come" if yes_no else "The articles say"
-        yield from _told(asked, f"{lead}: “{sentence}” [1]", [Passage(1, passages[i].chunk, passages[i].similarity)],
+        yield from _told(asked, f"{lead}: “{sentence}” [1]", [Passage(1, chunks[i], passages[i].similarity)],
                          started, refused=yes_no)
 
     def stream(

@@ -18,7 +18,7 @@ import logging
 import os
 import re
 from collections.abc import Collection, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from rag import embedding
 from rag.articles import corpus_files, file_hash, load_file
-from rag.chunking import Chunk, chunk_article
+from rag.chunking import Chunk, chunk_article, sentence_spans
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +179,20 @@ class Index:
         first = {surname: re.search(rf"\b{re.escape(surname)}\b", text).start() for surname in names}
         return [(names[surname], next(c for c in chunks if re.search(rf"\b{re.escape(surname)}\b", c.text)))
                 for surname in sorted(names, key=first.__getitem__)]
+
+    def finished(self, chunk: Chunk) -> Chunk:
+        """The chunk carried on to its last sentence's end. A sentence longer than a chunk (many a
+        lede: 100 of the nine corpora's 761) is cut at a space (`chunking`), and a reply quoting
+        the chunk alone would stop mid-sentence ("... plunging the euro zone's second-largest
+        economy deeper into")."""
+        for after in self.article_chunks(chunk.doc_id):
+            if chunk.text[-1] in ".!?\"'”’)":
+                break
+            if after.start >= chunk.end:  # the rest of the sentence, up to its end
+                joined = chunk.text + " " * (after.start - chunk.end) + after.text
+                end = next(e for _, e in sentence_spans(joined) if e > len(chunk.text))
+                chunk = replace(chunk, text=joined[:end], end=chunk.start + end)
+        return chunk
 
     def truecased(self, question: str) -> str:
         """"who is keir starmer" as "who is Keir Starmer": a question typed all in lower case gets

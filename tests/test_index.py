@@ -294,3 +294,17 @@ def test_cli_lists_the_articles_a_question_can_be_narrowed_to(tmp_path, capsys):
     # an unknown article is named back before any model is loaded
     assert main(["ask", "When did the dam open?", "--article", "dma.txt", *where]) == 1
     assert "No article 'dma.txt' in the corpus" in capsys.readouterr().err
+
+
+def test_a_chunk_cut_inside_a_long_sentence_is_finished_to_its_end(tmp_path, embedded):
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    lede = ("Heathrow Airport was shut for the whole of Friday after a fire at a nearby electricity substation "
+            "knocked out its power supply, grounding flights.")
+    _write(corpus, "a.txt", f"{lede} Miliband ordered a review.")
+    index, _ = store.sync(corpus, tmp_path / "i", max_chars=60, overlap=0, progress=False)
+    first = index.article_chunks("a.txt")[0]
+    assert not first.text.endswith(".")  # cut at a space, mid-sentence
+    finished = index.finished(first)
+    assert finished.text == lede and (finished.start, finished.end) == (0, len(lede))
+    assert index.finished(finished) == finished
