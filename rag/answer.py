@@ -310,10 +310,12 @@ class RAG:
         evidence = " ".join(passage_evidence(p) for p in cited_passages)
         # The answer's own articles must name what the question names: a figure from a look-alike
         # story ("the Storm Ingrid gust" for Storm Cassia) is the usual wrong answer. A question asked
-        # again of something else is searched with the one before, so its passages must name the new
-        # subject themselves: "And easyJet?" after Ryanair's fares had Ryanair's "Average fares fell
-        # 15%" given as easyJet's, confirmed at 0.81 (the Ryanair article names easyJet elsewhere).
-        if cited and (misses_the_question(question, text, evidence) or not subject <= words(evidence)
+        # again of something else is searched with the one before, so its passages (or their
+        # articles' titles: "The world's largest contract chipmaker" is TSMC) must name the new
+        # subject: "And easyJet?" after Ryanair's fares had Ryanair's "Average fares fell 15%" given
+        # as easyJet's, confirmed at 0.81 (the Ryanair article names easyJet elsewhere).
+        titled = " ".join([evidence, *(p.chunk.title for p in cited_passages)])
+        if cited and (misses_the_question(question, text, evidence) or not subject <= words(titled)
                       or absent_terms(question, self._articles(cited_passages))):
             text, cited = REFUSAL, []
         # Then the model itself, asked afresh, must find the answer stated for exactly this question;
