@@ -174,7 +174,8 @@ class Index:
             surname = name.split()[-1]
             if surname.lower() in self.people:
                 given = [before for before in re.findall(rf"\b([A-Z][\w-]+) {re.escape(surname)}\b", text)
-                         if not _PERSON_CUE.fullmatch(f"{before} {surname}")]  # "President Putin"
+                         if before.lower() in self.names  # not "After Putin spoke"
+                         and not _PERSON_CUE.fullmatch(f"{before} {surname}")]  # nor "President Putin"
                 names[surname] = max([names.get(surname, ""), name, *(f"{b} {surname}" for b in given)], key=len)
         first = {surname: re.search(rf"\b{re.escape(surname)}\b", text).start() for surname in names}
         return [(names[surname], next(c for c in chunks if re.search(rf"\b{re.escape(surname)}\b", c.text)))
@@ -188,8 +189,10 @@ class Index:
         for after in self.article_chunks(chunk.doc_id):
             if chunk.text[-1] in ".!?\"'”’)":
                 break
-            if after.start >= chunk.end:  # the rest of the sentence, up to its end
-                joined = chunk.text + " " * (after.start - chunk.end) + after.text
+            if after.end > chunk.end:  # the rest of the sentence, up to its end
+                rest = (after.text[chunk.end - after.start :] if after.start <= chunk.end
+                        else " " * (after.start - chunk.end) + after.text)  # the space the cut took
+                joined = chunk.text + rest
                 end = next(e for _, e in sentence_spans(joined) if e > len(chunk.text))
                 chunk = replace(chunk, text=joined[:end], end=chunk.start + end)
         return chunk
