@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from rag import RAG, Answer
+from rag.retrieval import Passage
 from tests.conftest import ROOT, SEED
 
 pytestmark = pytest.mark.model
@@ -68,6 +69,12 @@ def test_what_an_article_is_about_is_its_opening_cited_and_hello_is_answered(see
               {"role": "assistant", "content": "A meeting between Putin and Zelensky [3]."}]
     assert two.answer("Summarize it.", history=umerov).text.startswith("US President Donald Trump")
     assert two.answer("What date is the story about the library from?").text == "Monday 2 June 2025 [1]."
+    # a follow-up read with the question before is answered only from articles naming what it named
+    library, model = [Passage(1, two.index.article_chunks("library.txt")[0], 1.0)], two.load_model()
+    for before, cited in (("Who is the librarian in Ardvale?", [1]), ("Who is Umerov?", [])):
+        judged = two._judge("How many books does it hold?", "4,200 books [1].", library, False, 0.0, model, set(),
+                            before)
+        assert judged.cited == cited, (before, judged)
     # "What happened ...?": the first sentence of its article on it, the lede when it names the subject
     ardvale = two.answer("What happened in Ardvale?")
     assert ardvale.text == "The village of Ardvale opened its first public library on Monday [1]."
