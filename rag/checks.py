@@ -266,9 +266,9 @@ def event_sentence(subject: str, texts: Sequence[str]) -> tuple[int, str] | None
     words ("What happened to Stellantis's CEO?": Tavares's resignation, not a later quote holding
     "Stellantis" and "CEO"); else the sentence holding most of them (`closest_sentence`): "What
     happened in Istanbul?" is a later part of the story."""
-    first = next(iter(sentence_spans(texts[0])), None) if texts else None
-    if first and asked_words(subject) & words(texts[0][first[0] : first[1]]):
-        return 0, " ".join(texts[0][first[0] : first[1]].split())
+    for start, end in sentence_spans(texts[0])[:1] if texts else []:
+        if asked_words(subject) & words(lede := " ".join(texts[0][start:end].split())):
+            return 0, lede
     return closest_sentence(subject, texts)
 
 

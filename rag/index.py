@@ -169,17 +169,20 @@ class Index:
         with its first chunk naming them."""
         chunks = self.article_chunks(doc_id)
         text = "\n".join(chunk.text for chunk in chunks)
-        names: dict[str, str] = {}
+        introduced: dict[str, str] = {}  # by surname, the longest name a cue gives
         for name in introduced_people(text):
             surname = name.split()[-1]
             if surname.lower() in self.people:
-                given = [before for before in re.findall(rf"\b([A-Z][\w-]+) {re.escape(surname)}\b", text)
-                         if before.lower() in self.names  # not "After Putin spoke"
-                         and not _PERSON_CUE.fullmatch(f"{before} {surname}")]  # nor "President Putin"
-                names[surname] = max([names.get(surname, ""), name, *(f"{b} {surname}" for b in given)], key=len)
-        first = {surname: re.search(rf"\b{re.escape(surname)}\b", text).start() for surname in names}
-        return [(names[surname], next(c for c in chunks if re.search(rf"\b{re.escape(surname)}\b", c.text)))
-                for surname in sorted(names, key=first.__getitem__)]
+                introduced[surname] = max(introduced.get(surname, ""), name, key=len)
+        people = []
+        for surname, name in introduced.items():
+            mention = re.compile(rf"\b{re.escape(surname)}\b")
+            given = [f"{before} {surname}" for before in re.findall(rf"\b([A-Z][\w-]+) {re.escape(surname)}\b", text)
+                     if before.lower() in self.names  # not "After Putin spoke"
+                     and not _PERSON_CUE.fullmatch(f"{before} {surname}")]  # nor "President Putin"
+            first = next(c for c in chunks if mention.search(c.text))
+            people.append((mention.search(text).start(), max([name, *given], key=len), first))
+        return [(name, chunk) for _, name, chunk in sorted(people, key=lambda person: person[0])]
 
     def finished(self, chunk: Chunk) -> Chunk:
         """The chunk carried on to its last sentence's end. A sentence longer than a chunk (many a
