@@ -64,6 +64,9 @@ _REFUSAL = re.compile(
 _COUNT_QUESTION = re.compile(r"^how many\b", re.IGNORECASE)
 _NAME_QUESTION = re.compile(r"^who\b|\bnames? of\b", re.IGNORECASE)
 _WHICH = re.compile(r"\bwhich\s+([a-z]+)", re.IGNORECASE)  # "which firm": the answer's kind
+# "To what level did the bank raise its rate?" wants the level, not the step ("25 basis points").
+_LEVEL_QUESTION = re.compile(r"\bwhat level\b", re.IGNORECASE)
+_STEP = re.compile(r"\d[\d,.]*\s*(?:basis|percentage)[ -]points?\b", re.IGNORECASE)
 _COUNT = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|twenty|"
                     r"thirty|forty|fifty|sixty|seventy|eighty|ninety|dozens?|hundreds?|thousands?|millions?|"
                     r"billions?)\b", re.IGNORECASE)
@@ -421,7 +424,8 @@ def names_its_subject(question: str) -> bool:
 def answers_the_kind(question: str, answer: str) -> bool:
     """False when the question asks for a count or a name and the answer holds none.
 
-    A percentage is a share, not a count ("78%" of members voting is not how many did). A name
+    A percentage is a share, not a count ("78%" of members voting is not how many did). A level
+    is not the step that reached it ("25 basis points" for the level a bank raised its rate to). A name
     is a capitalised word the question doesn't have, wanted by "who" and "the name of" ("aged 19
     and 24" names nobody). "Which firm" wants one, or a number ("5th seed"), when the answer
     repeats "firm": "The original construction firm" describes the answer instead of giving it,
@@ -430,6 +434,8 @@ def answers_the_kind(question: str, answer: str) -> bool:
     answer = strip_markers(answer)
     if _COUNT_QUESTION.search(question):
         return bool(_COUNT.search(_PERCENTAGE.sub("", answer)))
+    if _LEVEL_QUESTION.search(question):
+        return bool(_COUNT.search(_STEP.sub("", answer)))
     wants_name, which = _NAME_QUESTION.search(question), _WHICH.search(question)
     if wants_name or (which and words(which[1]) & words(answer)):
         named = [w for w in _QUESTION_WORD.findall(answer) if w[0].isupper() or (not wants_name and w[0].isdigit())]

@@ -256,6 +256,10 @@ def test_a_count_or_a_name_must_be_in_the_answer_when_asked_for():
     assert not answers_the_kind("How many members took part in the ballot?", "78% [1].")
     assert answers_the_kind("How many members voted for it?", "1,400, or 78 per cent [1].")
     assert answers_the_kind("What is the name of Dunmore's mayor?", "Ellen Park [1].")
+    # a level, not the step that reached it
+    assert not answers_the_kind("To what level did the bank raise its rate?", "25 basis points [1].")
+    assert answers_the_kind("To what level did the bank raise its rate?", "By 25 basis points to 6.25% [1].")
+    assert answers_the_kind("At what level did the index close?", "7,184 points [2].")
     assert not answers_the_kind("What was the name of the man killed in the Kherson region?",
                                 "The man was killed in the Kherson region [3].")
     assert answers_the_kind("Who designed the new library?", "Mr Okafor's firm [2].")
