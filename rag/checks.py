@@ -493,11 +493,13 @@ def absent_terms(question: str, articles: str) -> list[str]:
     when each of its parts starts a word of the articles ("Europe" is in "European") or nearly is
     one ("Zelenskyy" for "Zelensky"). Ranks ("who finished second", "the first case", "the most
     visited") pin a question to one fact: articles that never use the word give a neighbouring
-    fact, not that one.
+    fact, not that one. "The most youthful" is also said as a superlative of its root ("youngest").
     """
     known = set(_WORD.findall(articles.lower()))
     tokens = _QUESTION_WORD.findall(question)
-    missing = [rank for rank in asked_ranks(question) if not any(_spells(rank, k) for k in known)]
+    following = dict(zip((w.lower() for w in tokens), [*(w.lower() for w in tokens[1:]), ""]))
+    missing = [rank for rank in asked_ranks(question) if not any(
+        _spells(rank, k) or (rank == "most" and k.endswith("est") and k[:3] == following[rank][:3]) for k in known)]
     for i, (word, after) in enumerate(zip(tokens, [*tokens[1:], ""])):
         if i > 0 and _is_name(word, after):  # the first word is capitalised as the sentence's start
             parts = _WORD.findall(re.sub(r"['’]s$", "", word).lower())

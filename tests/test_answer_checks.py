@@ -643,3 +643,7 @@ def test_names_and_ranks_the_articles_lack_are_found():
     assert absent_terms("Why did Trump win with a third of the vote?", articles) == []  # a fraction
     assert absent_terms("Who won a second term?", articles) == ["second"]
     assert absent_terms("What was the most visited site?", articles) == ["most"]
+    # "the most youthful" said as a superlative of its root; any other superlative is no match
+    youngest = articles + " Cooper became the youngest man to win it, the biggest upset."
+    assert absent_terms("Who was the most youthful winner?", youngest) == []
+    assert absent_terms("What was the most visited site?", youngest) == ["most"]
