@@ -422,7 +422,7 @@ def names_its_subject(question: str) -> bool:
 
 
 def answers_the_kind(question: str, answer: str) -> bool:
-    """False when the question asks for a count or a name and the answer holds none.
+    """False when the question asks for a count, a level or a name and the answer holds none.
 
     A percentage is a share, not a count ("78%" of members voting is not how many did). A level
     is not the step that reached it ("25 basis points" for the level a bank raised its rate to). A name
