@@ -619,6 +619,7 @@ def check_citations(raw: str, question: str, passages: Sequence[Passage]) -> tup
     if is_refusal(raw):
         return REFUSAL, []
     rendered = {p.n: passage_evidence(p) for p in passages}
+    article = {p.n: p.chunk.doc_id for p in passages}
     kept: list[str] = []
     cited: list[int] = []
     for sentence in _SENTENCE_END.split(raw.strip()):
@@ -626,7 +627,10 @@ def check_citations(raw: str, question: str, passages: Sequence[Passage]) -> tup
         if not claim:
             continue
         scores = {n: support(claim, question, text) for n, text in rendered.items()}
-        best = max(scores, key=scores.__getitem__, default=None)
+        # Of equally supporting passages, one of the article the model cited: "19 months" is as
+        # well supported by another article's "three months", dated the 19th.
+        read = {article[n] for n in numbers if n in article}
+        best = max(scores, key=lambda n: (scores[n], article[n] in read), default=None)
         top = scores[best] if best is not None else 0.0
         good = [n for n in numbers if scores.get(n, 0.0) >= max(MIN_SUPPORT, top - SUPPORT_MARGIN)]
         if not good and top >= MIN_SUPPORT:

@@ -99,6 +99,12 @@ def test_wrong_or_invalid_marker_moves_to_the_supporting_passage():
                 "A meeting between Putin and Zelensky."):
         assert check_citations(raw, QUESTION, PASSAGES) == ("A meeting between Putin and Zelensky [2].", [2])
 
+    # of two passages supporting it as well, the one of the article the model cited
+    other = Chunk("b#1", "b.txt", "b.txt", "Title", MONDAY, "He was released from prison three months ago.", 0, 45)
+    held = [Passage(1, other, 0.5), _passage(2, "in an Eskaran prison for 19 months."),
+            _passage(3, "Ms Ferrandi, 38, was detained in Sarnmouth while reporting.")]
+    assert check_citations("19 months [3].", "How long was Ferrandi held?", held) == ("19 months [2].", [2])
+
     # an initial is no sentence's end: the answer is not split into "U [1]." and "President Joe Biden [1]."
     biden = [_passage(1, "The deal was signed by U. S. President Joe Biden in Washington.")]
     assert check_citations("U. S. President Joe Biden [1].", "Who signed the deal?", biden) == (
