@@ -486,6 +486,12 @@ def asked_ranks(question: str) -> list[str]:
             and not (before in ("a", "one") and w not in ("first", "second"))]  # "a second term" is one
 
 
+def _says_rank(rank: str, after: str, word: str) -> bool:
+    """Whether an article's word says the question's rank: the rank itself, or for "the most
+    youthful" a superlative of the same root ("youngest")."""
+    return _spells(rank, word) or (rank == "most" and word.endswith("est") and word[:3] == after[:3])
+
+
 def absent_terms(question: str, articles: str) -> list[str]:
     """The question's names, ordinals and superlatives that the articles lack.
 
@@ -497,10 +503,10 @@ def absent_terms(question: str, articles: str) -> list[str]:
     """
     known = set(_WORD.findall(articles.lower()))
     tokens = _QUESTION_WORD.findall(question)
-    following = dict(zip((w.lower() for w in tokens), [*(w.lower() for w in tokens[1:]), ""]))
-    missing = [rank for rank in asked_ranks(question) if not any(
-        _spells(rank, k) or (rank == "most" and k.endswith("est") and k[:3] == following[rank][:3]) for k in known)]
-    for i, (word, after) in enumerate(zip(tokens, [*tokens[1:], ""])):
+    pairs = list(zip(tokens, [*tokens[1:], ""]))  # each word with the next
+    following = {word.lower(): after.lower() for word, after in pairs}
+    missing = [rank for rank in asked_ranks(question) if not any(_says_rank(rank, following[rank], k) for k in known)]
+    for i, (word, after) in enumerate(pairs):
         if i > 0 and _is_name(word, after):  # the first word is capitalised as the sentence's start
             parts = _WORD.findall(re.sub(r"['’]s$", "", word).lower())
             if not all(any(_spells(part, k) for k in known) for part in parts):

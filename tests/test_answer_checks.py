@@ -56,8 +56,8 @@ from rag.retrieval import Passage, in_reading_order
 MONDAY = dt.date(2025, 5, 19)
 
 
-def _passage(n: int, text: str, date: dt.date | None = MONDAY) -> Passage:
-    chunk = Chunk(f"a#{n}", "a.txt", "a.txt", "Title", date, text, 0, len(text))
+def _passage(n: int, text: str, date: dt.date | None = MONDAY, doc: str = "a.txt") -> Passage:
+    chunk = Chunk(f"{doc}#{n}", doc, doc, "Title", date, text, 0, len(text))
     return Passage(n, chunk, 0.5)
 
 
@@ -100,8 +100,8 @@ def test_wrong_or_invalid_marker_moves_to_the_supporting_passage():
         assert check_citations(raw, QUESTION, PASSAGES) == ("A meeting between Putin and Zelensky [2].", [2])
 
     # of two passages supporting it as well, the one of the article the model cited
-    other = Chunk("b#1", "b.txt", "b.txt", "Title", MONDAY, "He was released from prison three months ago.", 0, 45)
-    held = [Passage(1, other, 0.5), _passage(2, "in an Eskaran prison for 19 months."),
+    held = [_passage(1, "He was released from prison three months ago.", doc="b.txt"),
+            _passage(2, "in an Eskaran prison for 19 months."),
             _passage(3, "Ms Ferrandi, 38, was detained in Sarnmouth while reporting.")]
     assert check_citations("19 months [3].", "How long was Ferrandi held?", held) == ("19 months [2].", [2])
 
