@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from rag import embedding
 from rag.articles import corpus_files, file_hash, load_file
-from rag.chunking import Chunk, chunk_article, sentence_spans
+from rag.chunking import RULES_KEY, Chunk, chunk_article, sentence_spans
 
 log = logging.getLogger(__name__)
 
@@ -323,7 +323,7 @@ def sync(corpus_dir: Path, index_dir: Path, *, max_chars: int, overlap: int, pro
     `loaded` is this process's copy, reused when no other process has written a newer one, so a
     check before every question costs a directory listing, not an index load.
     """
-    chunking = f"sentences max_chars={max_chars} overlap={overlap} titled"
+    chunking = f"sentences max_chars={max_chars} overlap={overlap} titled rules={RULES_KEY}"
     index_dir.mkdir(parents=True, exist_ok=True)
     with FileLock(str(index_dir / ".lock"), timeout=LOCK_TIMEOUT_S):
         report = SyncReport()
