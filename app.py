@@ -20,9 +20,9 @@ from pathlib import Path
 import gradio as gr
 
 from rag import RAG, Answer, Settings
-from rag.articles import add_article
+from rag.articles import add_article, decode_text, split_dateline
 from rag.checks import words
-from rag.chunking import sentence_spans
+from rag.chunking import planted_spans, sentence_spans
 from rag.prompting import Message
 
 CSS = """
@@ -183,19 +183,29 @@ class ChatApp:
         """Save an uploaded file or pasted text as an article and index it right away."""
         try:
             if upload:
-                path = Path(upload)
-                saved = add_article(self.bot.settings.corpus_dir, path.name, path.read_bytes())
+                file_name, data = Path(upload).name, Path(upload).read_bytes()
             elif pasted.strip():
-                saved = add_article(self.bot.settings.corpus_dir, (name.strip() or "pasted") + ".txt",
-                                    pasted.encode("utf-8"))
+                file_name, data = (name.strip() or "pasted") + ".txt", pasted.encode("utf-8")
             else:
                 raise ValueError("Choose a .txt or .md file, or paste an article's text.")
+            saved = add_article(self.bot.settings.corpus_dir, file_name, data)
             self.ready.wait()
             self.bot.refresh(progress=False)
-            message = f"**Added** `{saved.name}`: it can be asked about now."
+            message = f"**Added** `{saved.name}`: it can be asked about now." + left_out_note(data)
         except (ValueError, OSError) as exc:
             message = f"**Not added:** {exc} Nothing was changed."
         return message, self.articles_table(), self._status_line(), self.article_choices()
+
+
+def left_out_note(data: bytes) -> str:
+    """What chunking leaves out of a new article as written for an AI reader (`planted_spans`),
+    told to whoever added it: such text is never searched or shown to the model."""
+    text = split_dateline(decode_text(data))[1]
+    planted = [" ".join(text[start:end].split()) for start, end in planted_spans(text)]
+    if not planted:
+        return ""
+    more = f" and {len(planted) - 1} more." if len(planted) > 1 else ""
+    return f" Left out, as written for an AI reader rather than for people: “{planted[0][:160]}”{more}"
 
 
 def _text(content: str | list[dict]) -> str:

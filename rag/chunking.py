@@ -15,7 +15,7 @@ import logging
 import re
 from dataclasses import dataclass
 
-from rag.articles import Article
+from rag.articles import Article, derive_title
 
 log = logging.getLogger(__name__)
 
@@ -149,12 +149,15 @@ def chunk_article(article: Article, max_chars: int = 400, overlap: int = 1) -> l
         else:
             runs[-1] += _split_long(text, span, max_chars)
     groups = [group for run in runs for group in _groups(run, max_chars, overlap)]
+    title = article.title
+    if groups and any(title.rstrip("…") in text[s:e] for s, e in planted):  # the article opened with it
+        title = derive_title(text[groups[0][0][0] :], article.doc_id)
     return [
         Chunk(
             chunk_id=f"{article.doc_id}#{n}",
             doc_id=article.doc_id,
             source=article.source,
-            title=article.title,
+            title=title,
             date=article.date,
             text=text[group[0][0] : group[-1][1]],
             start=group[0][0],

@@ -1,13 +1,13 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rag.articles import Article, load_articles
+from rag.articles import Article, derive_title, load_articles
 from rag.chunking import chunk_article, sentence_spans
 from tests.conftest import SEED
 
 
 def _article(text: str) -> Article:
-    return Article(doc_id="a.txt", title="t", date=None, text=text, source="a.txt")
+    return Article(doc_id="a.txt", title=derive_title(text, "a"), date=None, text=text, source="a.txt")
 
 
 def test_seed_chunks_are_exact_spans_with_overlap():
@@ -84,3 +84,6 @@ def test_instructions_planted_for_an_ai_reader_are_in_no_chunk():
                                         "Lauren Whitcombe won the women's race.",
                                         "The race raised £1.2 million for charity."]
     assert all(text[c.start : c.end] == c.text for c in chunks)
+    # An article opening with planted text takes its title from the first sentence kept.
+    opened = chunk_article(_article(planted[0] + "\n\nThe Ardvale library opened on Monday."), 400, 1)
+    assert [(c.title, c.text) for c in opened] == [("The Ardvale library opened on Monday.",) * 2]
