@@ -59,7 +59,7 @@ _PLANTED = re.compile("|".join([
 _HTML_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.DOTALL)
 _END_OF_ARTICLE = re.compile(r"^\W*end of (?:the )?(?:article|story|text|document|report)\W*$.*", re.I | re.M | re.S)
 _PARAGRAPH_END = re.compile(r"\n\s*\n|\Z")
-_PARAGRAPH_START = re.compile(r"\n\s*\n\s*\Z")  # what text ending at a paragraph's start ends with
+_PARAGRAPH_START = re.compile(r"(?:\A|\n\s*\n)\s*\Z")  # what text ending at a paragraph's start ends with
 # Part of each index's chunking settings: an index made under other sentence or planted-text
 # rules is made again.
 RULES_KEY = hashlib.sha1("".join(rule.pattern for rule in (
@@ -108,7 +108,7 @@ def planted_spans(text: str) -> list[tuple[int, int]]:
         # start is read, which keeps a pathological article from taking minutes.
         if any(a <= start and end <= b for a, b in spans) or not _PLANTED.search(text[start : min(end, start + 2000)]):
             continue
-        if not text[:start].strip() or _PARAGRAPH_START.search(text[:start]):
+        if _PARAGRAPH_START.search(text, 0, start):
             end = _PARAGRAPH_END.search(text, end).start()  # type: ignore[union-attr]  # \Z always matches
         spans.append((start, end))
     return spans
@@ -150,7 +150,7 @@ def chunk_article(article: Article, max_chars: int = 400, overlap: int = 1) -> l
             runs[-1] += _split_long(text, span, max_chars)
     groups = [group for run in runs for group in _groups(run, max_chars, overlap)]
     title = article.title
-    if groups and any(title.rstrip("…") in text[s:e] for s, e in planted):  # the article opened with it
+    if groups and any(not text[:s].strip() for s, _ in planted):  # the article opened with it
         title = derive_title(text[groups[0][0][0] :], article.doc_id)
     return [
         Chunk(
