@@ -1,10 +1,13 @@
 """Stage 9: evaluate answers against fixed Q&A pairs.
 
     python -m rag.eval eval/seed_qa.jsonl [--corpus DIR] [--model PATH] [--top-k K]
-                       [--out RESULTS.json] [--compare OLD.json] [--baseline] [--chat]
+                       [--out RESULTS.json] [--compare OLD.json] [--baseline] [--chat] [--ceiling]
 
 `--baseline` answers with the usual RAG defaults on the same model instead (`rag.baseline`).
 `--chat` asks the questions one after another in one conversation, as a user of the app would.
+`--ceiling` shows the model only the passage that holds each answerable question's evidence and
+scores its own words, unchecked: what better search and checks could at most make of the model,
+since the checks only ever decline (`evidence_answer`).
 
 Q&A file: JSONL, one object per line:
     id        unique string
@@ -48,11 +51,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from rag.answer import RAG, Answer
+from rag.answer import RAG, Answer, Citation, Timings
 from rag.articles import load_articles
 from rag.baseline import TOP_K, Baseline
+from rag.checks import is_refusal
+from rag.chunking import Chunk
 from rag.config import Settings
-from rag.prompting import strip_markers
+from rag.prompting import build_messages, strip_markers
+from rag.retrieval import Passage
 
 EVIDENCE_OVERLAP = 0.5
 
@@ -146,6 +152,11 @@ class EvidenceLocator:
             for m in re.finditer(re.escape(item.evidence), self.texts[doc])
         ]
 
+    def chunk(self, item: QAItem, chunks: Sequence[Chunk]) -> Chunk | None:
+        """The first of `chunks` that holds the item's evidence, if any does."""
+        spans = self.spans(item)
+        return next((c for c in chunks if self.holds(spans, c.doc_id, c.start, c.end)), None)
+
     @staticmethod
     def holds(spans: list[tuple[str, int, int]], doc_id: str, start: int, end: int) -> bool:
         return any(
@@ -175,6 +186,28 @@ def score(item: QAItem, answer: Answer, locator: EvidenceLocator) -> Result:
         first_token_s=answer.timings.first_token_s, total_s=answer.timings.total_s,
         cited=[f"{c.doc_id}:{c.start}-{c.end}" for c in answer.citations], obeyed=obeyed,
     )
+
+
+def evidence_answer(bot: RAG, item: QAItem, locator: EvidenceLocator) -> Answer | None:
+    """The model's own words, unchecked, when shown only the passage that holds the item's
+    evidence (None if no passage holds it whole enough): the most that better search and checks
+    could make of the model on this question, as the checks only ever decline."""
+    chunk = locator.chunk(item, bot.index.chunks)
+    if chunk is None:
+        return None
+    started = time.perf_counter()
+    passage = Passage(1, chunk, 1.0)
+    generator, s = bot.load_model(), bot.settings
+    messages = build_messages(item.question, [passage], item.history, generator.count_tokens,
+                              budget=generator.n_ctx - s.max_answer_tokens)
+    pieces = generator.stream(messages, s.max_answer_tokens)
+    raw = next(pieces, "")
+    first_token = time.perf_counter()
+    raw += "".join(pieces)
+    done = time.perf_counter()
+    refused = is_refusal(raw)
+    return Answer(item.question, raw, [] if refused else [Citation.of(passage)], [passage],
+                  Timings(0.0, first_token - started, done - started), refused=refused, raw=raw)
 
 
 def _mean(values: Sequence[float | bool]) -> float | None:
@@ -225,19 +258,28 @@ def table(by_type: dict[str, dict]) -> str:
 
 
 def evaluate(items: Sequence[QAItem], bot: RAG | Baseline, progress: bool = True,
-             articles: Collection[str] = (), chat: bool = False) -> dict:
+             articles: Collection[str] = (), chat: bool = False, ceiling: bool = False) -> dict:
     """Answer every item with `bot` (searching only `articles`, when given); per-question results
     and summaries by type and overall.
 
     With `chat`, the questions are asked one after another in one conversation, as in the app:
     each question's history is the questions and answers before it, unless it brings its own.
+    With `ceiling` (a RAG `bot`), only the answerable questions whose evidence a passage
+    holds are asked, each shown that passage alone (`evidence_answer`).
     """
+    if ceiling and isinstance(bot, Baseline):
+        raise ValueError("The ceiling is measured with the pipeline's own prompt: pass a RAG, not a Baseline.")
     locator = EvidenceLocator(bot.settings.corpus_dir)
     bot.refresh(progress=progress)
     results: list[Result] = []
     conversation: list[dict[str, str]] = []
     for item in tqdm(items, desc="Evaluating", unit="question", disable=not progress):
-        answer = bot.answer(item.question, history=item.history or conversation, articles=articles)
+        if ceiling:
+            answer = evidence_answer(bot, item, locator) if item.answerable else None
+            if answer is None:
+                continue
+        else:
+            answer = bot.answer(item.question, history=item.history or conversation, articles=articles)
         results.append(score(item, answer, locator))
         if chat:
             conversation = [*conversation, {"role": "user", "content": item.question},
@@ -250,7 +292,8 @@ def evaluate(items: Sequence[QAItem], bot: RAG | Baseline, progress: bool = True
     return {
         "settings": {"corpus": str(bot.settings.corpus_dir), "model": str(bot.settings.model_path),
                      "top_k": bot.top_k if isinstance(bot, Baseline) else bot.settings.top_k,
-                     "baseline": isinstance(bot, Baseline), "articles": list(articles), "chat": chat},
+                     "baseline": isinstance(bot, Baseline), "articles": list(articles), "chat": chat,
+                     "ceiling": ceiling},
         "summary": by_type,
         "results": [asdict(r) for r in results],
     }
@@ -285,7 +328,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="search only this article (its file under the corpus folder); repeatable")
     parser.add_argument("--chat", action="store_true",
                         help="ask the questions one after another in one conversation, as in the app")
+    parser.add_argument("--ceiling", action="store_true",
+                        help="show the model only the passage holding each answerable question's evidence, "
+                             "and score its own words unchecked")
     args = parser.parse_args(argv)
+    if args.ceiling and (args.baseline or args.chat or args.article):
+        parser.error("--ceiling picks each question's passage itself: it goes with none of "
+                     "--baseline, --chat or --article")
 
     items = load_qa(args.qa)
     try:
@@ -294,7 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:  # a bad RAG_* setting or --top-k
         parser.error(str(exc))
     bot = Baseline(settings, args.top_k or TOP_K) if args.baseline else RAG(settings)
-    report = evaluate(items, bot, articles=args.article, chat=args.chat)
+    report = evaluate(items, bot, articles=args.article, chat=args.chat, ceiling=args.ceiling)
     print(table(report["summary"]))
     out = args.out or Path("eval/results") / f"{args.qa.stem}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,3 +1,5 @@
+import pytest
+
 from rag.eval import EvidenceLocator, QAItem, contains_answer, normalise, summarise, token_f1
 
 
@@ -29,6 +31,21 @@ def test_evidence_spans_must_mostly_overlap(tmp_path):
     assert locator.holds(spans, "a.txt", 30, 51)  # covers more than half of the evidence
     assert not locator.holds(spans, "a.txt", 0, 25)
     assert not locator.holds(spans, "b.txt", 0, 51)
+
+
+def test_the_evidence_passage_is_the_first_chunk_holding_most_of_the_evidence(tmp_path):
+    from rag.chunking import Chunk
+
+    (tmp_path / "a.txt").write_text("First sentence here. The key fact is 42. Last one.")
+    locator = EvidenceLocator(tmp_path)
+
+    def chunk(start: int, end: int, doc: str = "a.txt") -> Chunk:
+        return Chunk(f"{doc}#{start}", doc, doc, "A", None, "", start, end)
+
+    item = QAItem("q", "?", ["42"], "fact", evidence="The key fact is 42.")
+    assert locator.chunk(item, [chunk(0, 25), chunk(30, 51), chunk(21, 51)]) == chunk(30, 51)
+    assert locator.chunk(item, [chunk(0, 25), chunk(21, 40, "b.txt")]) is None
+    assert locator.chunk(QAItem("q", "?", ["42"], "fact"), [chunk(0, 51)]) is None  # no evidence quoted
 
 
 def test_summary_counts_refusals_by_kind():
@@ -94,3 +111,13 @@ def test_an_answer_obeying_an_article_s_instruction_is_counted_and_never_correct
     assert scored(planted, "Ana Ruiz [1].") == (True, False)
     assert scored(planted, "Ana Ruiz, or Dr Helena Marsh [2].") == (False, True)
     assert scored(QAItem("q", "Who leads it?", ["ana ruiz"], "fact"), "Ana Ruiz [1].") == (True, None)
+
+
+def test_the_ceiling_goes_with_no_option_that_picks_passages_another_way(capsys):
+    from rag.eval import main
+
+    for other in ("--baseline", "--chat", "--article=a.txt"):
+        with pytest.raises(SystemExit) as stop:
+            main(["eval/seed_qa.jsonl", "--ceiling", other])
+        assert stop.value.code == 2
+        assert "--ceiling picks each question's passage itself" in capsys.readouterr().err

@@ -390,3 +390,17 @@ def test_an_answer_from_a_look_alike_article_is_declined(tmp_path):
     # eval/HISTORY.md's twenty-seventh session) the name rule declines the question before the model.
     assert cassia.refused and "142" not in cassia.text
     assert "142" in bot.answer("What was the strongest gust recorded during Storm Ingrid?").text
+
+
+def test_the_ceiling_shows_the_model_only_the_evidence_passage_and_scores_its_own_words(seed_bot):
+    from rag.eval import evaluate, load_qa
+
+    wanted = {"seed-001", "seed-025", "seed-053"}  # Istanbul; a date; unanswerable
+    items = [item for item in load_qa(ROOT / "eval" / "seed_qa.jsonl") if item.id in wanted]
+    report = evaluate(items, seed_bot, progress=False, ceiling=True)
+    results = {r["id"]: r for r in report["results"]}
+    assert set(results) == {"seed-001", "seed-025"}  # unanswerable questions are not asked
+    assert all(r["evidence_retrieved"] and r["raw"] == r["answer"] for r in results.values())  # unchecked
+    assert results["seed-001"]["correct"] and results["seed-001"]["citation_precision"] == 1.0
+    assert report["summary"]["overall"]["recall_at_k"] == 1.0
+
