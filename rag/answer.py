@@ -537,10 +537,9 @@ class RAG:
                       ) and s.min_confirmation > 0
         if second_try:
             forbidden = generator.opening_odds(REFUSAL if unsure_refusal else raw, forbid=True)
-            raw = ""
-            for piece in generator.stream(messages, s.max_answer_tokens, forbidden):
-                raw += piece
-                pieces += 1
+            second = generator.complete(messages, s.max_answer_tokens, forbidden)
+            raw = second.text
+            pieces += second.pieces
         generated = time.perf_counter()
         subject = words(question) - words(before) if before else set()
         context = "" if before else next((m["content"] for m in earlier if m["role"] == "user"), "")

@@ -97,12 +97,10 @@ class Baseline:
         messages = [{"role": "system", "content": SYSTEM_PROMPT}, *(history or []),
                     {"role": "user", "content": QUESTION_TEMPLATE.format(context=context, question=question)}]
         generator = load_generator(s.model_path, s.n_ctx, s.n_threads)
-        text, first_token, pieces = "", None, 0
-        for piece in generator.stream(messages, s.max_answer_tokens):
-            first_token = first_token or time.perf_counter()
-            text += piece
-            pieces += 1
+        completion = generator.complete(messages, s.max_answer_tokens)
         done = time.perf_counter()
-        timings = Timings(retrieved - started, (first_token or done) - started, done - started,
-                          prompt_size(messages, generator.count_tokens), pieces, done - (first_token or done))
+        first_token = completion.first_piece or done
+        timings = Timings(retrieved - started, first_token - started, done - started,
+                          prompt_size(messages, generator.count_tokens), completion.pieces, done - first_token)
+        text = completion.text
         return Answer(question, text.strip(), [], passages, timings, refused=declines(text), raw=text)

@@ -57,7 +57,7 @@ from rag.baseline import TOP_K, Baseline
 from rag.checks import is_refusal
 from rag.chunking import Chunk
 from rag.config import Settings
-from rag.prompting import build_messages, strip_markers
+from rag.prompting import build_messages, prompt_size, strip_markers
 from rag.retrieval import Passage
 
 EVIDENCE_OVERLAP = 0.5
@@ -200,14 +200,14 @@ def evidence_answer(bot: RAG, item: QAItem, locator: EvidenceLocator) -> Answer 
     generator, s = bot.load_model(), bot.settings
     messages = build_messages(item.question, [passage], item.history, generator.count_tokens,
                               budget=generator.n_ctx - s.max_answer_tokens)
-    pieces = generator.stream(messages, s.max_answer_tokens)
-    raw = next(pieces, "")
-    first_token = time.perf_counter()
-    raw += "".join(pieces)
+    completion = generator.complete(messages, s.max_answer_tokens)
     done = time.perf_counter()
-    refused = is_refusal(raw)
+    first_token = completion.first_piece or done
+    raw, refused = completion.text, is_refusal(completion.text)
     return Answer(item.question, raw, [] if refused else [Citation.of(passage)], [passage],
-                  Timings(0.0, first_token - started, done - started), refused=refused, raw=raw)
+                  Timings(0.0, first_token - started, done - started,
+                          prompt_size(messages, generator.count_tokens), completion.pieces, done - first_token),
+                  refused=refused, raw=raw)
 
 
 def _mean(values: Sequence[float | bool]) -> float | None:

@@ -11,6 +11,7 @@ import os
 import signal
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +24,13 @@ from rag.prompting import Message
 from rag.weights import check_model_file
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    first_piece: float | None  # time.perf_counter() when the first piece came; None if none did
+    pieces: int
 
 
 @dataclass
@@ -231,6 +239,17 @@ class Generator:
                 delta = part["choices"][0]["delta"].get("content")
                 if delta:
                     yield delta
+
+    def complete(
+        self, messages: Sequence[Message], max_tokens: int, odds: OpeningOdds | None = None
+    ) -> Completion:
+        """The whole answer at once, with when its first piece came."""
+        text, first_piece, pieces = "", None, 0
+        for piece in self.stream(messages, max_tokens, odds):
+            first_piece = first_piece or time.perf_counter()
+            text += piece
+            pieces += 1
+        return Completion(text, first_piece, pieces)
 
     def yes_share(self, messages: Sequence[Message]) -> float:
         """P("Yes") / (P("Yes") + P("No")) for the reply's first token: above 0.5 the model leans
